@@ -1,0 +1,63 @@
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using UltraRepo.Accounts;
+using UltraRepo.Pricing;
+using UltraRepo.Registry;
+
+namespace UltraRepo.Data;
+
+/// <summary>
+/// The marketplace's relational store. Provider-specific subclasses carry their own migrations
+/// (one migration set per provider, as EF Core recommends for multi-provider apps).
+/// </summary>
+public abstract class MarketplaceDb(DbContextOptions options) : DbContext(options), IDataProtectionKeyContext
+{
+    public DbSet<User> Users => Set<User>();
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+    public DbSet<NamespaceGrant> NamespaceGrants => Set<NamespaceGrant>();
+    public DbSet<RegistryEntry> RegistryEntries => Set<RegistryEntry>();
+    public DbSet<Listing> Listings => Set<Listing>();
+    public DbSet<PricingVersion> PricingVersions => Set<PricingVersion>();
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
+    public abstract DatabaseProvider Provider { get; }
+
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        // All instants are UTC; SQLite hands DateTime back unspecified, so tag it on the way in.
+        configurationBuilder.Properties<DateTime>().HaveConversion<UtcDateTimeConverter>();
+        configurationBuilder.Properties<decimal>().HavePrecision(28, 12);
+    }
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.ApplyConfigurationsFromAssembly(typeof(MarketplaceDb).Assembly, t => t.Namespace?.StartsWith("UltraRepo", StringComparison.Ordinal) == true);
+    }
+
+    private sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(
+        v => v.Kind == DateTimeKind.Utc ? v : v.ToUniversalTime(),
+        v => DateTime.SpecifyKind(v, DateTimeKind.Utc));
+}
+
+public enum DatabaseProvider
+{
+    Sqlite,
+    Postgres,
+}
+
+public sealed class SqliteMarketplaceDb(DbContextOptions<SqliteMarketplaceDb> options) : MarketplaceDb(options)
+{
+    public override DatabaseProvider Provider => DatabaseProvider.Sqlite;
+}
+
+public sealed class PostgresMarketplaceDb(DbContextOptions<PostgresMarketplaceDb> options) : MarketplaceDb(options)
+{
+    public override DatabaseProvider Provider => DatabaseProvider.Postgres;
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        base.OnModelCreating(modelBuilder);
+        RegistryEntryConfiguration.ConfigurePostgresSearch(modelBuilder);
+    }
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Diagnostics;
+using UltraRepo.Domain.Common;
+
+namespace UltraRepo.Http;
+
+/// <summary>
+/// Turns unreadable requests (malformed JSON, wrong JSON types, unparsable query values, oversized
+/// bodies) into problem+json naming the offending field, instead of an empty 400 or a 500.
+/// </summary>
+public sealed partial class RequestBodyErrors : IExceptionHandler
+{
+    [GeneratedRegex("parameter \"(?<type>[^\"]+) (?<name>[^\"]+)\" from \"(?<value>[^\"]*)\"")]
+    private static partial Regex ParameterBinding();
+
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is not BadHttpRequestException bad)
+        {
+            return false;
+        }
+
+        FieldError error = bad.InnerException switch
+        {
+            JsonException json => new(Location(json.Path), Describe(json)),
+            _ when ParameterBinding().Match(bad.Message) is { Success: true } m =>
+                new($"query.{m.Groups["name"].Value}", $"expected a value of type {m.Groups["type"].Value}", m.Groups["value"].Value),
+            _ => new("body", bad.Message),
+        };
+        var title = bad.StatusCode switch
+        {
+            StatusCodes.Status413PayloadTooLarge => "Payload Too Large",
+            StatusCodes.Status415UnsupportedMediaType => "Unsupported Media Type",
+            _ => "Bad Request",
+        };
+        await Problems.Create(bad.StatusCode, title, $"{error.Location}: {error.Message}", [error]).ExecuteAsync(httpContext);
+        return true;
+    }
+
+    /// <summary>A short reason without the serializer's internals: "expected an integer", or the parser's complaint.</summary>
+    public static string Describe(JsonException exception)
+    {
+        var match = ConversionTarget().Match(exception.Message);
+        if (!match.Success)
+        {
+            var message = exception.Message;
+            var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+            return "malformed JSON: " + (cut > 0 ? message[..cut] : message);
+        }
+
+        var type = match.Groups["type"].Value;
+        return type switch
+        {
+            _ when type.Contains("Int64") || type.Contains("Int32") => "expected an integer",
+            _ when type.Contains("Decimal") || type.Contains("Double") => "expected a number",
+            _ when type.Contains("Boolean") => "expected true or false",
+            _ when type.Contains("String") => "expected a string",
+            _ when type.Contains("DateTime") => "expected an RFC 3339 timestamp",
+            _ when type.Contains("List") || type.Contains("[]") => "expected an array",
+            _ => "expected an object",
+        };
+    }
+
+    [GeneratedRegex("could not be converted to (?<type>[^.]+(\\.[^ .]+)*)")]
+    private static partial Regex ConversionTarget();
+
+    /// <summary>Maps a System.Text.Json path (<c>$.tiers[0].upTo</c>) to a location (<c>body.tiers[0].upTo</c>).</summary>
+    public static string Location(string? jsonPath) =>
+        string.IsNullOrEmpty(jsonPath) || jsonPath == "$" ? "body" : "body" + jsonPath[1..];
+}

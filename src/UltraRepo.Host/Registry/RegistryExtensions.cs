@@ -1,0 +1,39 @@
+using UltraRepo.Catalog;
+using UltraRepo.Pricing;
+
+namespace UltraRepo.Registry;
+
+public static class RegistryExtensions
+{
+    public static IHostApplicationBuilder AddRegistry(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<RegistryOptions>()
+            .BindConfiguration("Registry")
+            .Configure<IConfiguration>((o, config) =>
+            {
+                if (bool.TryParse(config["ULTRAREPO_ALLOW_PRIVATE_UPSTREAMS"], out var allow))
+                {
+                    o.AllowPrivateRemotes = allow;
+                }
+
+                o.PublicUrl = config["ULTRAREPO_PUBLIC_URL"] ?? o.PublicUrl;
+            });
+        builder.Services.AddSingleton<RegistryWriteLock>();
+        builder.Services.AddScoped<PublishServer>();
+        builder.Services.AddScoped<UpdateServerStatus>();
+        builder.Services.AddScoped<RegistryQueries>();
+        builder.Services.AddScoped<RegistryImporter>();
+        builder.Services.AddScoped<PricingCatalog>();
+        builder.Services.AddHttpClient(nameof(RegistryImporter), c => c.Timeout = TimeSpan.FromSeconds(60));
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapRegistry(this IEndpointRouteBuilder app)
+    {
+        app.MapRegistryApi();
+        app.MapRegistryAdminApi();
+        app.MapPricingApi();
+        app.MapCatalogApi();
+        return app;
+    }
+}
