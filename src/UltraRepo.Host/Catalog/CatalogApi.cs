@@ -148,7 +148,7 @@ public static class CatalogApi
             e.ServerName, e.Title, e.Description, e.Version, e.Status, e.HasRemote, e.HasPackage,
             e.RegistryTypes.Split(' ', StringSplitOptions.RemoveEmptyEntries),
             PricingDocuments.ToDocument(info.Pricing?.Plan ?? PricingPlan.Free), info.GatewayUrl, e.PublishedAt,
-            row.Score is { } s ? Math.Round(s, 4) : null);
+            row.Score);
     }
 
     private static string EncodeCursor(int offset) =>

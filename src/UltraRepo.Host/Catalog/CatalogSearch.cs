@@ -37,7 +37,7 @@ public static class CatalogSearch
 
         var query = string.Join(" & ", terms.Select(t => $"{t}:*"));
         return db.Database.SqlQuery<SearchHit>(
-            $"SELECT id AS entry_id, ts_rank_cd(search_vector, q)::float8 AS score FROM registry_entries, (to_tsquery('simple', {query}) || to_tsquery('english', {query})) AS q WHERE search_vector @@ q");
+            $"SELECT e.id AS entry_id, ts_rank_cd(e.search_vector, t.q)::float8 AS score FROM registry_entries e CROSS JOIN (SELECT to_tsquery('simple', {query}) || to_tsquery('english', {query}) AS q) t WHERE e.search_vector @@ t.q");
     }
 
     /// <summary>Letters and digits only: user text never reaches the query syntax.</summary>
