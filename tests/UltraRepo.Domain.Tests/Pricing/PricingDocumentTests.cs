@@ -189,7 +189,7 @@ public class PricingDocumentTests
     [InlineData("79228162514264337593543950336")]
     public void Parse_AmountThatIsNotADecimalString_IsRefused(string amount)
     {
-        var error = SingleError($$"""{"model":"license","license":{"price":"{{amount}}"}}""");
+        var error = SingleError($$$"""{"model":"license","license":{"price":"{{{amount}}}"}}""");
 
         Assert.Equal(("body.license.price", "amount must be a decimal string such as \"0.002\"", (object?)amount), (error.Location, error.Message, error.Value));
     }
@@ -287,7 +287,7 @@ public class PricingDocumentTests
 
     private static readonly Gen<PricingPlan> Plans =
         from model in Gen.Enum<PricingModel>()
-        from currency in Gen.OneOfConst("USD", "EUR", "JPY", "KRW", "GBP")
+        from currency in Gen.OneOf("USD", "EUR", "JPY", "KRW", "GBP")
         let digits = Money.MinorUnitDigits(currency)
         from licensePrice in Amount(digits, min: 1)
         from chargeModel in Gen.Enum<ChargeModel>()
@@ -301,7 +301,7 @@ public class PricingDocumentTests
         from pricePerPackage in Amount(6)
         from free in Gen.Long[0, 10_000_000]
         from minimum in Amount(digits)
-        from limit in Gen.Long[1, long.MaxValue].Null()
+        from limit in Gen.Long[1, long.MaxValue].Nullable()
         let package = chargeModel == ChargeModel.Package
         let usage = new UsagePricing(chargeModel, tiers, free, minimum, limit, package ? packageSize : 0, package ? pricePerPackage : 0)
         select new PricingPlan(
