@@ -26,7 +26,7 @@ public static class Money
 
     /// <summary>An amount in a currency with exactly its minor-unit digits, e.g. <c>29.00</c> USD.</summary>
     public static string Format(decimal amount, string currency) =>
-        amount.ToString("F" + MinorUnitDigits(currency), System.Globalization.CultureInfo.InvariantCulture);
+        Round(amount, currency).ToString("F" + MinorUnitDigits(currency), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A rate or unrounded amount with every significant digit and no trailing zeros.</summary>
     public static string Format(decimal amount) => amount.ToString("0.############################", System.Globalization.CultureInfo.InvariantCulture);

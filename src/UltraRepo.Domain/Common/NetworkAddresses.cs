@@ -57,6 +57,23 @@ public static class NetworkAddresses
         if (address.AddressFamily == AddressFamily.InterNetworkV6)
         {
             var b = address.GetAddressBytes();
+            // Addresses that carry an IPv4 address inside: NAT64 (64:ff9b::/96), 6to4 (2002::/16) and
+            // the deprecated IPv4-compatible form (::a.b.c.d) are judged by the address they carry.
+            if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4..12].All(x => x == 0))
+            {
+                return IsNonPublic(new IPAddress(b[12..16]));
+            }
+
+            if (b[0] == 0x20 && b[1] == 0x02)
+            {
+                return IsNonPublic(new IPAddress(b[2..6]));
+            }
+
+            if (b[..12].All(x => x == 0))
+            {
+                return IsNonPublic(new IPAddress(b[12..16]));
+            }
+
             return address.IsIPv6LinkLocal
                 || address.IsIPv6SiteLocal
                 || address.IsIPv6Multicast

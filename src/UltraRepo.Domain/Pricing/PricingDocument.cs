@@ -110,7 +110,7 @@ public static class PricingDocuments
 
         if (model is PricingModel.Usage or PricingModel.Hybrid)
         {
-            usage = ParseUsage(document.Usage, errors);
+            usage = ParseUsage(document.Usage, currency, errors);
         }
         else if (document.Usage is not null)
         {
@@ -158,7 +158,7 @@ public static class PricingDocuments
         return price is > 0 ? new LicensePricing(price.Value) : null;
     }
 
-    private static UsagePricing? ParseUsage(UsageDocument? usage, List<FieldError> errors)
+    private static UsagePricing? ParseUsage(UsageDocument? usage, string currency, List<FieldError> errors)
     {
         if (usage is null)
         {
@@ -219,6 +219,11 @@ public static class PricingDocuments
         }
 
         var minimum = ParseAmount("body.usage.minimumMonthlySpend", usage.MinimumMonthlySpend, errors, required: false) ?? 0;
+        if (Money.Round(minimum, currency) != minimum)
+        {
+            errors.Add(new("body.usage.minimumMonthlySpend", $"minimumMonthlySpend must be a whole amount of {currency}'s minor unit", usage.MinimumMonthlySpend));
+        }
+
         return errors.Count > before
             ? null
             : new UsagePricing(chargeModel.Value, tiers, usage.FreeTokensPerMonth ?? 0, minimum, usage.MonthlyTokenLimit, packageSize, pricePerPackage);

@@ -122,11 +122,11 @@ public static partial class ServerJsonValidator
         {
             errors.Add(new(at, "server name must be in format 'dns-namespace/name' with non-empty namespace and name parts", name));
         }
-        else if (!NameShape().IsMatch(name) || !NamespacePart().IsMatch(parts[0]))
+        else if (!NamespacePart().IsMatch(parts[0]))
         {
             errors.Add(new(at, $"server name format is invalid: namespace '{parts[0]}' is invalid. Namespace must start and end with alphanumeric characters, and may contain dots and hyphens in the middle", name));
         }
-        else if (!NamePart().IsMatch(parts[1]))
+        else if (!NamePart().IsMatch(parts[1]) || !NameShape().IsMatch(name))
         {
             errors.Add(new(at, $"server name format is invalid: name '{parts[1]}' is invalid. Name must start and end with alphanumeric characters, and may contain dots, underscores, and hyphens in the middle", name));
         }
@@ -424,7 +424,8 @@ public static partial class ServerJsonValidator
             return;
         }
 
-        var size = Encoding.UTF8.GetByteCount(JsonSerializer.Serialize(provided));
+        // Measured as compact UTF-8 JSON (non-ASCII text is not \u-escaped), like the official registry.
+        var size = Encoding.UTF8.GetByteCount(JsonSerializer.Serialize(provided, ServerJsonSerializer.Options));
         if (size > MaxPublisherMetaBytes)
         {
             errors.Add(new(at, $"_meta.io.modelcontextprotocol.registry/publisher-provided extension exceeds 4KB limit ({size} bytes)"));
@@ -454,8 +455,13 @@ public static partial class ServerJsonValidator
     private static IEnumerable<string> TemplateVariables(string url) =>
         TemplateVariable().Matches(url).Select(m => m.Groups[1].Value);
 
+    [GeneratedRegex(@":\{[^}]+\}")]
+    private static partial Regex PortVariable();
+
+    // Variables are replaced by sample values so the URL's shape can be checked; any variable in the
+    // port position stands for a port.
     private static string SubstituteTemplates(string url) =>
-        TemplateVariable().Replace(url.Replace(":{port}", ":8080", StringComparison.Ordinal), m => m.Groups[1].Value switch
+        TemplateVariable().Replace(PortVariable().Replace(url, ":8080"), m => m.Groups[1].Value switch
         {
             "host" => "example.com",
             "port" => "8080",

@@ -72,18 +72,36 @@ public static partial class VersionRules
         return publishedA.CompareTo(publishedB);
     }
 
-    /// <summary>Picks the latest among versions; null when there are none.</summary>
+    /// <summary>
+    /// Picks the latest among versions; null when there are none. A non-semantic version starts a new
+    /// line: the most recently published one is latest unless semantic versions were published after
+    /// it, in which case the highest of those is. Without non-semantic versions this is plain SemVer
+    /// precedence (ties go to the earlier publication). The result does not depend on input order.
+    /// </summary>
     public static T? Latest<T>(IEnumerable<T> versions, Func<T, string> version, Func<T, DateTime> publishedAt) where T : class
     {
+        var all = versions.ToList();
+        var lastNonSemantic = all
+            .Where(v => !IsSemantic(version(v)))
+            .OrderByDescending(publishedAt).ThenByDescending(version, StringComparer.Ordinal)
+            .FirstOrDefault();
         T? best = null;
-        foreach (var candidate in versions)
+        SemVersion? bestVersion = null;
+        foreach (var candidate in all.OrderBy(publishedAt).ThenBy(version, StringComparer.Ordinal))
         {
-            if (best is null || Compare(version(candidate), publishedAt(candidate), version(best), publishedAt(best)) > 0)
+            if (!SemVersion.TryParse(version(candidate), SemVersionStyles.Strict, out var semantic)
+                || (lastNonSemantic is not null && publishedAt(candidate) <= publishedAt(lastNonSemantic)))
+            {
+                continue;
+            }
+
+            if (bestVersion is null || semantic.ComparePrecedenceTo(bestVersion) > 0)
             {
                 best = candidate;
+                bestVersion = semantic;
             }
         }
 
-        return best;
+        return best ?? lastNonSemantic;
     }
 }

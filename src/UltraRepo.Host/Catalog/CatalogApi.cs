@@ -20,7 +20,7 @@ public static class CatalogApi
 {
     public static IEndpointRouteBuilder MapCatalogApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/catalog", Search).WithTags("Catalog");
+        app.MapGet("/api/catalog", Search).WithTags("Catalog").CacheOutput(RegistryCache.Policy);
         return app;
     }
 
@@ -85,70 +85,70 @@ public static class CatalogApi
 
         var now = clock.GetUtcNow().UtcDateTime;
         var latest = db.RegistryEntries.AsNoTracking().Where(e => e.IsLatest && e.Status != ServerStatus.Deleted);
+        // Rank and page over narrow rows first; the documents are loaded for the page only.
         var rows = hits is null
-            ? latest.Select(e => new Row { Entry = e })
-            : latest.Join(hits, e => e.Id, h => h.EntryId, (e, h) => new Row { Entry = e, Score = h.Score });
-        rows = rows.Select(r => new Row
-        {
-            Entry = r.Entry,
-            Score = r.Score,
-            Model = db.PricingVersions
-                .Where(p => p.ServerName == r.Entry.ServerName && p.EffectiveFrom <= now)
-                .OrderByDescending(p => p.EffectiveFrom).ThenByDescending(p => p.CreatedAt)
-                .Select(p => p.Model)
-                .FirstOrDefault(),
-        });
+            ? latest.Select(e => new Row { Id = e.Id, ServerName = e.ServerName, PublishedAt = e.PublishedAt, HasRemote = e.HasRemote, HasPackage = e.HasPackage, RegistryTypes = e.RegistryTypes })
+            : latest.Join(hits, e => e.Id, h => h.EntryId, (e, h) => new Row { Id = e.Id, ServerName = e.ServerName, PublishedAt = e.PublishedAt, HasRemote = e.HasRemote, HasPackage = e.HasPackage, RegistryTypes = e.RegistryTypes, Score = h.Score });
 
         if (pricing is not null)
         {
-            rows = pricing == "free" ? rows.Where(r => r.Model == null || r.Model == "free") : rows.Where(r => r.Model == pricing);
+            var priced = db.PricingVersions.Where(p => p.EffectiveFrom <= now);
+            rows = rows.Where(r => (priced
+                .Where(p => p.ServerName == r.ServerName)
+                .OrderByDescending(p => p.EffectiveFrom).ThenByDescending(p => p.CreatedAt)
+                .Select(p => p.Model)
+                .FirstOrDefault() ?? "free") == pricing);
         }
 
         if (kind == "remote")
         {
-            rows = rows.Where(r => r.Entry.HasRemote);
+            rows = rows.Where(r => r.HasRemote);
         }
         else if (kind == "package")
         {
-            rows = rows.Where(r => r.Entry.HasPackage);
+            rows = rows.Where(r => r.HasPackage);
         }
 
         if (!string.IsNullOrWhiteSpace(registryType))
         {
             var padded = " " + registryType.Trim().ToLowerInvariant() + " ";
-            rows = rows.Where(r => r.Entry.RegistryTypes.Contains(padded));
+            rows = rows.Where(r => r.RegistryTypes.Contains(padded));
         }
 
         rows = (sort ?? (hits is null ? "name" : "relevance")) switch
         {
-            "relevance" => rows.OrderByDescending(r => r.Score).ThenBy(r => r.Entry.ServerName),
-            "recent" => rows.OrderByDescending(r => r.Entry.PublishedAt).ThenBy(r => r.Entry.ServerName),
-            _ => rows.OrderBy(r => r.Entry.ServerName),
+            "relevance" => rows.OrderByDescending(r => r.Score).ThenBy(r => r.ServerName),
+            "recent" => rows.OrderByDescending(r => r.PublishedAt).ThenBy(r => r.ServerName),
+            _ => rows.OrderBy(r => r.ServerName),
         };
 
-        var page = await rows.Skip(offset).Take(take + 1).ToListAsync(ct);
+        var page = await rows.Skip(offset).Take(take + 1).Select(r => new { r.Id, r.Score }).ToListAsync(ct);
         var more = page.Count > take;
         page = page.Take(take).ToList();
-        var marketplace = await queries.MarketplaceInfoAsync(page.Select(r => r.Entry).ToList(), ct);
-        var items = page.Select(r => ToItem(r, marketplace[r.Entry.ServerName])).ToList();
+        var ids = page.Select(p => p.Id).ToList();
+        var entries = (await db.RegistryEntries.AsNoTracking().Where(e => ids.Contains(e.Id)).ToListAsync(ct)).ToDictionary(e => e.Id);
+        var marketplace = await queries.MarketplaceInfoAsync(entries.Values, ct);
+        var items = page.Select(p => ToItem(entries[p.Id], p.Score, marketplace[entries[p.Id].ServerName])).ToList();
         return TypedResults.Ok(new CatalogPage(items, more ? EncodeCursor(offset + take) : null, items.Count));
     }
 
     private sealed class Row
     {
-        public required RegistryEntry Entry { get; init; }
+        public Guid Id { get; init; }
+        public required string ServerName { get; init; }
+        public DateTime PublishedAt { get; init; }
+        public bool HasRemote { get; init; }
+        public bool HasPackage { get; init; }
+        public required string RegistryTypes { get; init; }
         public double? Score { get; init; }
-        public string? Model { get; init; }
     }
 
-    private static CatalogItem ToItem(Row row, MarketplaceInfo info)
+    private static CatalogItem ToItem(RegistryEntry e, double? score, MarketplaceInfo info)
     {
-        var e = row.Entry;
         return new CatalogItem(
             e.ServerName, e.Title, e.Description, e.Version, e.Status, e.HasRemote, e.HasPackage,
             e.RegistryTypes.Split(' ', StringSplitOptions.RemoveEmptyEntries),
-            PricingDocuments.ToDocument(info.Pricing?.Plan ?? PricingPlan.Free), info.GatewayUrl, e.PublishedAt,
-            row.Score);
+            PricingDocuments.ToDocument(info.Pricing?.Plan ?? PricingPlan.Free), info.GatewayUrl, e.PublishedAt, score);
     }
 
     private static string EncodeCursor(int offset) =>

@@ -27,7 +27,8 @@ public static class DataExtensions
             EnsureSqliteFolder(options.SqliteConnectionString);
             builder.Services.AddDbContextPool<MarketplaceDb, SqliteMarketplaceDb>(o => o
                 .UseSqlite(options.SqliteConnectionString)
-                .UseSnakeCaseNamingConvention());
+                .UseSnakeCaseNamingConvention()
+                .AddInterceptors(new SqlitePragmas()));
         }
 
         builder.Services.AddHealthChecks().AddDbContextCheck<MarketplaceDb>("database");

@@ -17,7 +17,8 @@ public static class MarketplaceCommands
 {
     public static async Task<int> RunMarketplaceAsync(this WebApplication app, string[] args)
     {
-        var command = args.FirstOrDefault(a => !a.StartsWith('-') && !a.Contains('=', StringComparison.Ordinal));
+        // A command comes first; anything else (--urls x, Key=Value) is configuration.
+        var command = args is [var first, ..] && !first.StartsWith('-') && !first.Contains('=', StringComparison.Ordinal) ? first : null;
         switch (command)
         {
             case "migrate":
@@ -25,7 +26,7 @@ public static class MarketplaceCommands
                 Console.WriteLine("Database is up to date.");
                 return 0;
             case "import":
-                return await ImportAsync(app.Services, args.SkipWhile(a => a != "import").Skip(1).FirstOrDefault());
+                return await ImportAsync(app.Services, args.ElementAtOrDefault(1));
             case null:
                 break;
             default:

@@ -53,7 +53,7 @@ public static class PricingApi
     }
 
     private static async Task<Results<Ok<PricingResponse>, ProblemHttpResult>> Put(
-        string serverName, SetPricingRequest request, ClaimsPrincipal caller, MarketplaceDb db, TimeProvider clock, CancellationToken ct)
+        string serverName, SetPricingRequest request, ClaimsPrincipal caller, MarketplaceDb db, RegistryCache cache, TimeProvider clock, CancellationToken ct)
     {
         var name = Uri.UnescapeDataString(serverName);
         var listing = await db.Listings.AsNoTracking().FirstOrDefaultAsync(l => l.ServerName == name, ct);
@@ -95,6 +95,7 @@ public static class PricingApi
         };
         db.PricingVersions.Add(version);
         await db.SaveChangesAsync(ct);
+        await cache.InvalidateAsync(ct);
         return TypedResults.Ok(new PricingResponse(name, canonical, effectiveFrom, []));
     }
 }

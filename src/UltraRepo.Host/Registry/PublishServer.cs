@@ -19,7 +19,7 @@ public abstract record PublishOutcome
 }
 
 /// <summary>Publishes one server version: validation, namespace ownership, immutability, latest flag.</summary>
-public sealed class PublishServer(MarketplaceDb db, RegistryWriteLock writeLock, TimeProvider clock, IOptions<RegistryOptions> options)
+public sealed class PublishServer(MarketplaceDb db, RegistryWriteLock writeLock, RegistryCache cache, TimeProvider clock, IOptions<RegistryOptions> options)
 {
     public const int MaxVersionsPerServer = 10000;
 
@@ -101,6 +101,7 @@ public sealed class PublishServer(MarketplaceDb db, RegistryWriteLock writeLock,
         versions.Add(entry);
         await LatestVersion.ApplyAsync(db, versions, ct);
         await tx.CommitAsync(ct);
+        await cache.InvalidateAsync(ct);
         return new PublishOutcome.Published(entry);
     }
 

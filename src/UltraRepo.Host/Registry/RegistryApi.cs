@@ -20,9 +20,9 @@ public static class RegistryApi
         foreach (var prefix in new[] { "/v0", "/v0.1" })
         {
             var group = app.MapGroup(prefix).WithTags("Registry");
-            group.MapGet("/servers", List);
-            group.MapGet("/servers/{serverName}/versions", Versions);
-            group.MapGet("/servers/{serverName}/versions/{version}", Version);
+            group.MapGet("/servers", List).CacheOutput(RegistryCache.Policy);
+            group.MapGet("/servers/{serverName}/versions", Versions).CacheOutput(RegistryCache.Policy);
+            group.MapGet("/servers/{serverName}/versions/{version}", Version).CacheOutput(RegistryCache.Policy);
             group.MapPost("/publish", Publish).RequireAuthorization().WithMetadata(new RequestSizeLimitAttribute(MaxServerJsonBytes));
             group.MapPatch("/servers/{serverName}/versions/{version}/status", PatchVersionStatus).RequireAuthorization();
             group.MapPatch("/servers/{serverName}/status", PatchServerStatus).RequireAuthorization();

@@ -19,6 +19,9 @@ public static class RegistryExtensions
                 o.PublicUrl = config["ULTRAREPO_PUBLIC_URL"] ?? o.PublicUrl;
             });
         builder.Services.AddSingleton<RegistryWriteLock>();
+        var caching = builder.Configuration.GetValue("Registry:ResponseCaching", true);
+        builder.Services.AddOutputCache(o => RegistryCache.Configure(o, caching));
+        builder.Services.AddSingleton<RegistryCache>();
         builder.Services.AddScoped<PublishServer>();
         builder.Services.AddScoped<UpdateServerStatus>();
         builder.Services.AddScoped<RegistryQueries>();

@@ -18,7 +18,7 @@ public sealed record ImportReport(int Imported, int Unchanged, int Updated, int 
 /// entries are "unchanged", changed upstream status or content of imported entries is "updated", and
 /// every entry that fails validation is "rejected" with its reasons; nothing stops the run.
 /// </summary>
-public sealed class RegistryImporter(MarketplaceDb db, PublishServer publisher, RegistryWriteLock writeLock, IHttpClientFactory http, IOptions<RegistryOptions> options, TimeProvider clock)
+public sealed class RegistryImporter(MarketplaceDb db, PublishServer publisher, RegistryWriteLock writeLock, RegistryCache cache, IHttpClientFactory http, IOptions<RegistryOptions> options, TimeProvider clock)
 {
     public const string Imported = "imported";
     public const string Unchanged = "unchanged";
@@ -41,6 +41,8 @@ public sealed class RegistryImporter(MarketplaceDb db, PublishServer publisher, 
         {
             entries.Add(await ImportOneAsync(item, ct));
         }
+
+        await cache.InvalidateAsync(ct);
 
         return new ImportReport(
             entries.Count(e => e.Result == Imported), entries.Count(e => e.Result == Unchanged),

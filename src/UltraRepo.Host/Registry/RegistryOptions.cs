@@ -8,6 +8,9 @@ public sealed class RegistryOptions
     /// </summary>
     public bool AllowPrivateRemotes { get; set; }
 
+    /// <summary>Serve anonymous registry and catalog reads from the output cache (see <see cref="RegistryCache"/>).</summary>
+    public bool ResponseCaching { get; set; } = true;
+
     /// <summary>The marketplace's public base URL, used for gateway URLs in listings.</summary>
     public string PublicUrl { get; set; } = "http://localhost:5080";
 }

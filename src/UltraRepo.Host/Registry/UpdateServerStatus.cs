@@ -22,7 +22,7 @@ public sealed record StatusRequest(string? Status, string? StatusMessage);
 /// transaction, with the official registry's rules: any transition is allowed, a message is not allowed
 /// with "active", an omitted message clears the old one, and latest is recomputed.
 /// </summary>
-public sealed class UpdateServerStatus(MarketplaceDb db, RegistryWriteLock writeLock, TimeProvider clock)
+public sealed class UpdateServerStatus(MarketplaceDb db, RegistryWriteLock writeLock, RegistryCache cache, TimeProvider clock)
 {
     public async Task<StatusOutcome> UpdateAsync(string serverName, string? version, StatusRequest request, ClaimsPrincipal caller, CancellationToken ct)
     {
@@ -78,6 +78,7 @@ public sealed class UpdateServerStatus(MarketplaceDb db, RegistryWriteLock write
 
         await LatestVersion.ApplyAsync(db, versions, ct);
         await tx.CommitAsync(ct);
+        await cache.InvalidateAsync(ct);
         return new StatusOutcome.Updated(targets.OrderByDescending(t => t.PublishedAt).ToList());
     }
 

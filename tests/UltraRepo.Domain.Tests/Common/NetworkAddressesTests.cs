@@ -7,6 +7,10 @@ public class NetworkAddressesTests
 {
     [Theory]
     [InlineData("127.0.0.1")]
+    [InlineData("64:ff9b::7f00:1")]
+    [InlineData("2002:7f00:1::")]
+    [InlineData("::127.0.0.1")]
+    [InlineData("64:ff9b::a9fe:a9fe")]
     [InlineData("127.255.255.254")]
     [InlineData("10.0.0.1")]
     [InlineData("172.16.0.1")]
@@ -44,6 +48,8 @@ public class NetworkAddressesTests
     [InlineData("223.255.255.255")]
     [InlineData("2606:4700::1111")]
     [InlineData("2001:4860:4860::8888")]
+    [InlineData("64:ff9b::808:808")]
+    [InlineData("2002:808:808::1")]
     [InlineData("::ffff:8.8.8.8")]
     public void IsNonPublic_PublicAddress_IsFalse(string address) => Assert.False(NetworkAddresses.IsNonPublic(IPAddress.Parse(address)));
 

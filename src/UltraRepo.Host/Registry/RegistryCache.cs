@@ -1,0 +1,28 @@
+using Microsoft.AspNetCore.OutputCaching;
+
+namespace UltraRepo.Registry;
+
+/// <summary>
+/// Anonymous reads of the registry and catalog are served from the output cache: listing pages
+/// change rarely and are read constantly. Every write (publish, status, pricing, import) evicts them
+/// on this node at once; other nodes' entries expire after <see cref="Lifetime"/>, or at once when the
+/// cache store is shared (Redis in scale-out).
+/// </summary>
+public sealed class RegistryCache(IOutputCacheStore store)
+{
+    public const string Policy = "registry";
+    public const string Tag = "registry";
+    public static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(10);
+
+    public static void Configure(OutputCacheOptions options, bool enabled) =>
+        options.AddPolicy(Policy, b =>
+        {
+            b.Expire(Lifetime).SetVaryByQuery("*").Tag(Tag);
+            if (!enabled)
+            {
+                b.NoCache();
+            }
+        });
+
+    public ValueTask InvalidateAsync(CancellationToken ct) => store.EvictByTagAsync(Tag, ct);
+}
