@@ -354,6 +354,19 @@ public abstract class RegistryTests(Provider provider) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CachedList_IsRefreshedByAPublishOnThisNode()
+    {
+        var alice = await _app.CreateUserAsync("alice");
+        (await PublishAsync(alice, Server("com.ultrarepo.alice/first"))).EnsureSuccessStatusCode();
+        var client = _app.CreateClient();
+        Assert.Single(Ids((await client.GetFromJsonAsync<JsonNode>("/v0.1/servers"))!));
+
+        (await PublishAsync(alice, Server("com.ultrarepo.alice/second"))).EnsureSuccessStatusCode();
+
+        Assert.Equal(2, Ids((await client.GetFromJsonAsync<JsonNode>("/v0.1/servers"))!).Count);
+    }
+
+    [Fact]
     public async Task HealthAndPing_Respond()
     {
         var client = _app.CreateClient();
