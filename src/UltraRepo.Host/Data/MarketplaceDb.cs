@@ -20,6 +20,11 @@ public abstract class MarketplaceDb(DbContextOptions options) : DbContext(option
     public DbSet<Listing> Listings => Set<Listing>();
     public DbSet<PricingVersion> PricingVersions => Set<PricingVersion>();
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+    public DbSet<Subscriptions.Subscription> Subscriptions => Set<Subscriptions.Subscription>();
+    public DbSet<Subscriptions.SubscriptionPeriod> SubscriptionPeriods => Set<Subscriptions.SubscriptionPeriod>();
+    public DbSet<Metering.UsageEvent> UsageEvents => Set<Metering.UsageEvent>();
+    public DbSet<Budgets.Budget> Budgets => Set<Budgets.Budget>();
+    public DbSet<Budgets.Notification> Notifications => Set<Budgets.Notification>();
 
     public abstract DatabaseProvider Provider { get; }
 

@@ -2,9 +2,13 @@ using System.Text.Json.Serialization;
 using Scalar.AspNetCore;
 using UltraRepo.Accounts;
 using UltraRepo.Data;
+using UltraRepo.Budgets;
 using UltraRepo.Demo;
+using UltraRepo.Gateway;
+using UltraRepo.Subscriptions;
 using UltraRepo.Http;
 using UltraRepo.Registry;
+using UltraRepo.ScaleOut;
 
 namespace UltraRepo.Hosting;
 
@@ -23,7 +27,8 @@ public static class MarketplaceHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+        builder.Logging.AddFilter("ModelContextProtocol", LogLevel.Warning);
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<RequestBodyErrors>();
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -40,6 +45,9 @@ public static class MarketplaceHost
         builder.AddAccounts();
         builder.AddRegistry();
         builder.AddDemoMcpServer();
+        builder.AddScaleOut();
+        builder.AddGateway();
+        builder.Services.AddSingleton(TimeProvider.System);
         return builder;
     }
 
@@ -58,6 +66,9 @@ public static class MarketplaceHost
         app.MapAccounts();
         app.MapRegistry();
         app.MapDemoMcpServer();
+        app.MapSubscriptionsApi();
+        app.MapBudgetsApi();
+        app.MapGateway();
         app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
         return app;
     }

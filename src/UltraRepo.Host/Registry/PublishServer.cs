@@ -95,7 +95,7 @@ public sealed class PublishServer(MarketplaceDb db, RegistryWriteLock writeLock,
         db.RegistryEntries.Add(entry);
         if (listing is null)
         {
-            db.Listings.Add(new Listing { ServerName = name, OwnerId = publisherId, CreatedAt = now });
+            db.Listings.Add(new Listing { ServerName = name, OwnerId = publisherId, CreatedAt = now, UpdatedAt = now });
         }
 
         versions.Add(entry);

@@ -24,5 +24,12 @@ public sealed class RegistryCache(IOutputCacheStore store)
             }
         });
 
-    public ValueTask InvalidateAsync(CancellationToken ct) => store.EvictByTagAsync(Tag, ct);
+    /// <summary>Raised after any write to the registry, its listings or their pricing (e.g. the gateway reloads its routes).</summary>
+    public event Action? Changed;
+
+    public async ValueTask InvalidateAsync(CancellationToken ct)
+    {
+        await store.EvictByTagAsync(Tag, ct);
+        Changed?.Invoke();
+    }
 }

@@ -1,0 +1,75 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
+using UltraRepo.Data;
+using UltraRepo.Metering;
+
+namespace UltraRepo.Budgets;
+
+/// <summary>Consumers' budgets for the gateway's hot path, cached briefly (changes on this node apply at once).</summary>
+public sealed class BudgetCache(IServiceScopeFactory scopes, IMemoryCache cache)
+{
+    private static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(5);
+
+    public async ValueTask<IReadOnlyList<BudgetLimit>> ForConsumerAsync(Guid consumerId, CancellationToken ct)
+    {
+        if (cache.TryGetValue(Key(consumerId), out IReadOnlyList<BudgetLimit>? cached) && cached is not null)
+        {
+            return cached;
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+        var rows = await db.Budgets.AsNoTracking().Where(b => b.ConsumerId == consumerId).ToListAsync(ct);
+        IReadOnlyList<BudgetLimit> limits = rows.Select(b => new BudgetLimit(b.Id, b.ServerName, b.TokenLimit, b.AmountLimit, b.Currency, b.AlertOnly, b.Thresholds)).ToList();
+        cache.Set(Key(consumerId), limits, Lifetime);
+        return limits;
+    }
+
+    public void Forget(Guid consumerId) => cache.Remove(Key(consumerId));
+
+    private static string Key(Guid consumerId) => "budgets:" + consumerId;
+}
+
+/// <summary>Turns budget threshold crossings into notifications, once per budget, period and threshold.</summary>
+public sealed class BudgetAlerts(IServiceScopeFactory scopes, TimeProvider clock, ILogger<BudgetAlerts> logger)
+{
+    public async Task NotifyAsync(Guid consumerId, string period, IReadOnlyList<BudgetCrossing> crossings, CancellationToken ct)
+    {
+        if (crossings.Count == 0)
+        {
+            return;
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+        foreach (var crossing in crossings)
+        {
+            var budget = crossing.Budget;
+            var what = budget.ServerName is null ? "your monthly budget" : $"your monthly budget for {budget.ServerName}";
+            var unit = budget.TokenLimit is not null ? "tokens" : budget.Currency;
+            var stop = crossing.Threshold >= 100 && !budget.AlertOnly ? " Requests are stopped until next month or until you raise the budget." : "";
+            db.Notifications.Add(new Notification
+            {
+                UserId = consumerId,
+                Kind = "budget_alert",
+                Message = $"You have used {crossing.Threshold}% of {what} ({crossing.Used:0.######} of {crossing.Limit:0.######} {unit}) in {period}.{stop}",
+                DedupKey = $"budget:{budget.BudgetId}:{period}:{crossing.Threshold}",
+                CreatedAt = clock.GetUtcNow().UtcDateTime,
+            });
+            try
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            catch (DbUpdateException)
+            {
+                // Another node (or request) already sent this alert.
+                db.ChangeTracker.Clear();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning(e, "Could not store a budget alert for {Consumer}", consumerId);
+                db.ChangeTracker.Clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+using System.Text.Json;
+
+namespace UltraRepo.Gateway;
+
+/// <summary>
+/// JSON-RPC error codes the gateway itself answers with (the implementation-defined -32000..-32019
+/// range), each with the HTTP status it goes with.
+/// </summary>
+public static class GatewayErrors
+{
+    public const int ParseError = -32700;
+    public const int InvalidRequest = -32600;
+    public const int Unauthorized = -32001;
+    public const int Forbidden = -32003;
+    public const int NotFound = -32004;
+    public const int Limited = -32005;
+    public const int UpstreamFailed = -32010;
+    public const int UpstreamTimeout = -32011;
+    public const int TooLarge = -32013;
+    public const int HeaderMismatch = -32020;
+
+    /// <summary>Writes <c>{"jsonrpc":"2.0","id":…,"error":{code,message,data}}</c> with the status, unless the response already started.</summary>
+    public static async Task WriteAsync(HttpContext http, int status, int code, string message, string? idJson = null, object? data = null)
+    {
+        if (http.Response.HasStarted)
+        {
+            return;
+        }
+
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "application/json";
+        await using var writer = new Utf8JsonWriter(http.Response.Body);
+        writer.WriteStartObject();
+        writer.WriteString("jsonrpc", "2.0");
+        writer.WritePropertyName("id");
+        if (idJson is null)
+        {
+            writer.WriteNullValue();
+        }
+        else
+        {
+            writer.WriteRawValue(idJson);
+        }
+
+        writer.WriteStartObject("error");
+        writer.WriteNumber("code", code);
+        writer.WriteString("message", message);
+        if (data is not null)
+        {
+            writer.WritePropertyName("data");
+            JsonSerializer.Serialize(writer, data, JsonSerializerOptions.Web);
+        }
+
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+    }
+}

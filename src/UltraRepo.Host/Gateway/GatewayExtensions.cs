@@ -1,0 +1,90 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Prometheus;
+using UltraRepo.Budgets;
+using UltraRepo.Metering;
+using UltraRepo.Registry;
+using UltraRepo.Subscriptions;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
+
+namespace UltraRepo.Gateway;
+
+public static class GatewayExtensions
+{
+    public static IHostApplicationBuilder AddGateway(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<GatewayOptions>().BindConfiguration("Gateway");
+        services.AddSingleton(SecretBox.FromConfiguration(builder.Configuration));
+        services.AddSingleton<GatewayCatalog>();
+        services.AddSingleton<GatewayCatalogRefresher>();
+        services.AddHostedService(sp => sp.GetRequiredService<GatewayCatalogRefresher>());
+        services.AddSingleton<OriginPolicy>();
+        services.AddSingleton<GatewayMetrics>();
+        services.AddSingleton<LegacySseSessions>();
+        services.AddSingleton<MeteringStep>();
+        services.AddSingleton<Entitlements>();
+        services.TryAddSingleton<ILicenseCheck, NoLicenses>();
+        services.AddSingleton<BudgetCache>();
+        services.AddSingleton<BudgetAlerts>();
+        services.AddSingleton<IRecordedUsage, DatabaseRecordedUsage>();
+        services.TryAddSingleton<IUsageCounters, InMemoryUsageCounters>();
+        services.TryAddSingleton<IKeyRateLimiter, InMemoryKeyRateLimiter>();
+        services.AddSingleton<UsageRecorder>();
+        services.AddSingleton<IUsageSink>(sp => sp.GetRequiredService<UsageRecorder>());
+        services.AddHostedService(sp => sp.GetRequiredService<UsageRecorder>());
+
+        services.AddReverseProxy().AddTransforms(context => context.AddRequestTransform(AimAtUpstream));
+        services.AddSingleton<IProxyConfigProvider, RegistryProxyConfigProvider>();
+        services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory, UpstreamGuard>());
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapGateway(this IEndpointRouteBuilder app)
+    {
+        var refresher = app.ServiceProvider.GetRequiredService<GatewayCatalogRefresher>();
+        app.ServiceProvider.GetRequiredService<RegistryCache>().Changed += refresher.Signal;
+        var step = app.ServiceProvider.GetRequiredService<MeteringStep>();
+        app.MapReverseProxy(pipeline =>
+        {
+            pipeline.Use(step.InvokeAsync);
+            pipeline.UseLoadBalancing();
+        });
+        app.MapMetrics("/metrics");
+        app.MapUsageApi();
+        app.MapGatewaySettingsApi();
+        return app;
+    }
+
+    /// <summary>
+    /// Sends the request to the upstream the metering step chose, without the consumer's credentials
+    /// (Authorization, cookies), with the publisher's configured credential header, uncompressed (so the
+    /// response can be counted as it passes) and without the browser Origin (validated here already).
+    /// </summary>
+    private static ValueTask AimAtUpstream(RequestTransformContext context)
+    {
+        if (context.HttpContext.Features.Get<GatewayRequest>() is not { } target)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        context.DestinationPrefix = target.Destination.GetLeftPart(UriPartial.Query);
+        context.Path = PathString.Empty;
+        context.Query.Collection.Clear();
+        var headers = context.ProxyRequest.Headers;
+        headers.Remove("Authorization");
+        headers.Remove("Cookie");
+        headers.Remove("Origin");
+        headers.Remove("Accept-Encoding");
+        if (target.CredentialHeader is { } name && target.CredentialValue is { } value)
+        {
+            headers.Remove(name);
+            headers.TryAddWithoutValidation(name, value);
+        }
+
+        context.ProxyRequest.Options.Set(UpstreamGuard.AllowLoopback, target.AllowLoopback);
+        return ValueTask.CompletedTask;
+    }
+}

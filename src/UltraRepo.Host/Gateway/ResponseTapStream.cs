@@ -1,0 +1,205 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text;
+using UltraRepo.Domain.Metering;
+
+namespace UltraRepo.Gateway;
+
+/// <summary>Receives each JSON-RPC payload the upstream sends, after its bytes went to the client.</summary>
+public interface IResponseObserver
+{
+    ValueTask OnMessageAsync(ReadOnlyMemory<byte> json, CancellationToken ct);
+}
+
+/// <summary>
+/// Sits in place of the response body while the proxy copies the upstream response. Every write is
+/// passed to the client first and observed after, so nothing is held back: SSE events are parsed as
+/// they pass and handed on one by one; a JSON body is kept (up to a cap) and handed on at the end.
+/// For legacy SSE upstreams the first <c>endpoint</c> event is rewritten to point back at the gateway.
+/// </summary>
+public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResponseObserver observer, Func<string, string>? rewriteEndpoint) : Stream
+{
+    private const int MaxJsonBytes = 16 * 1024 * 1024;
+    private readonly SseParser _sse = new();
+    private readonly List<SseEvent> _events = [];
+    private ArrayBufferWriter<byte>? _json;
+    private ArrayBufferWriter<byte>? _heldForRewrite;
+    private Mode _mode = Mode.Undecided;
+    private long _observeTicks;
+    private bool _awaitingEndpoint = rewriteEndpoint is not null;
+
+    private enum Mode
+    {
+        Undecided,
+        Sse,
+        Json,
+        PassThrough,
+    }
+
+    /// <summary>Time spent parsing and counting (the gateway's own cost inside the response).</summary>
+    public TimeSpan ObserveTime => Stopwatch.GetElapsedTime(0, _observeTicks);
+
+    public bool SawJsonOverflow { get; private set; }
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Flush() => inner.Flush();
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_mode == Mode.Undecided)
+        {
+            _mode = Decide(response.ContentType);
+        }
+
+        if (_mode == Mode.Sse && _awaitingEndpoint)
+        {
+            await RewriteEndpointAsync(buffer, cancellationToken);
+            return;
+        }
+
+        await inner.WriteAsync(buffer, cancellationToken);
+        await ObserveAsync(buffer, cancellationToken);
+    }
+
+    /// <summary>End of the response: hands on a buffered JSON body.</summary>
+    public async ValueTask CompleteAsync(CancellationToken ct)
+    {
+        if (_heldForRewrite is { WrittenCount: > 0 })
+        {
+            // The stream ended before a complete first event: forward what was held, untouched.
+            await inner.WriteAsync(_heldForRewrite.WrittenMemory, ct);
+            _heldForRewrite = null;
+        }
+
+        if (_mode == Mode.Json && _json is { WrittenCount: > 0 })
+        {
+            var start = Stopwatch.GetTimestamp();
+            await observer.OnMessageAsync(_json.WrittenMemory, ct);
+            _observeTicks += Stopwatch.GetTimestamp() - start;
+        }
+    }
+
+    private async ValueTask ObserveAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct)
+    {
+        var start = Stopwatch.GetTimestamp();
+        switch (_mode)
+        {
+            case Mode.Sse:
+                _events.Clear();
+                _sse.Feed(buffer.Span, _events.Add);
+                foreach (var e in _events)
+                {
+                    if (!e.Data.IsEmpty)
+                    {
+                        await observer.OnMessageAsync(e.Data, ct);
+                    }
+                }
+
+                break;
+            case Mode.Json:
+                _json ??= new ArrayBufferWriter<byte>();
+                if (_json.WrittenCount + buffer.Length <= MaxJsonBytes)
+                {
+                    _json.Write(buffer.Span);
+                }
+                else
+                {
+                    SawJsonOverflow = true;
+                }
+
+                break;
+        }
+
+        _observeTicks += Stopwatch.GetTimestamp() - start;
+    }
+
+    // Holds bytes until the first SSE event is complete; if it is the legacy `endpoint` event its URL is
+    // replaced by the gateway's, then everything flows through unchanged.
+    private async ValueTask RewriteEndpointAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct)
+    {
+        _heldForRewrite ??= new ArrayBufferWriter<byte>();
+        _heldForRewrite.Write(buffer.Span);
+        var held = _heldForRewrite.WrittenMemory;
+        var end = EndOfFirstEvent(held.Span);
+        if (end < 0)
+        {
+            return;
+        }
+
+        _awaitingEndpoint = false;
+        _heldForRewrite = null;
+        var first = held[..end];
+        var rest = held[end..];
+        var parser = new SseParser();
+        SseEvent? endpoint = null;
+        parser.Feed(first.Span, e => endpoint ??= e);
+        if (endpoint is { EventType: "endpoint" } && rewriteEndpoint is not null)
+        {
+            var rewritten = rewriteEndpoint(Encoding.UTF8.GetString(endpoint.Data.Span));
+            var text = (endpoint.Id is null ? "" : $"id: {endpoint.Id}\n") + $"event: endpoint\ndata: {rewritten}\n\n";
+            await inner.WriteAsync(Encoding.UTF8.GetBytes(text), ct);
+        }
+        else
+        {
+            await inner.WriteAsync(first, ct);
+            await ObserveAsync(first, ct);
+        }
+
+        if (!rest.IsEmpty)
+        {
+            await inner.WriteAsync(rest, ct);
+            await ObserveAsync(rest, ct);
+        }
+    }
+
+    private static int EndOfFirstEvent(ReadOnlySpan<byte> data)
+    {
+        for (var i = 0; i < data.Length - 1; i++)
+        {
+            if (data[i] == '\n' && data[i + 1] == '\n')
+            {
+                return i + 2;
+            }
+
+            if (data[i] == '\r' && data[i + 1] == '\n' && i + 3 < data.Length && data[i + 2] == '\r' && data[i + 3] == '\n')
+            {
+                return i + 4;
+            }
+        }
+
+        return -1;
+    }
+
+    private static Mode Decide(string? contentType)
+    {
+        if (contentType is null)
+        {
+            return Mode.PassThrough;
+        }
+
+        if (contentType.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            return Mode.Sse;
+        }
+
+        return contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) ? Mode.Json : Mode.PassThrough;
+    }
+}
