@@ -1,0 +1,229 @@
+using System.Buffers;
+using System.Text;
+
+namespace UltraRepo.Domain.Metering;
+
+/// <summary>One dispatched Server-Sent Event.</summary>
+/// <param name="EventType">The <c>event</c> field; null when absent or empty (the default type, "message").</param>
+/// <param name="Id">The last event ID as of this event (an <c>id</c> field sets it and it persists to later events, as in EventSource); null until the stream sets one.</param>
+/// <param name="Data">The UTF-8 data lines joined with '\n'. Valid only during the callback: the parser reuses the buffer, so copy what you keep.</param>
+/// <param name="Retry">The reconnection time set by a <c>retry</c> field in this event's lines, if any.</param>
+public sealed record SseEvent(string? EventType, string? Id, ReadOnlyMemory<byte> Data, int? Retry);
+
+/// <summary>
+/// Incremental <c>text/event-stream</c> parser following the WHATWG EventSource rules: chunks may split the stream anywhere
+/// (inside a UTF-8 sequence, between '\r' and '\n'); lines end with "\n", "\r\n" or "\r"; a leading BOM is ignored.
+/// Only the current incomplete line and event are buffered, in pooled arrays.
+/// </summary>
+/// <remarks>
+/// One deliberate difference from EventSource: an event with fields but no data (an MCP priming event carries only an
+/// <c>id</c>) is dispatched with empty data instead of being dropped. Blank lines and comments alone dispatch nothing.
+/// </remarks>
+public sealed class SseParser
+{
+    private const int InitialCapacity = 256;
+    // After a large event, let the big buffer go rather than pin it for the rest of a long-lived stream.
+    private const int RetainedCapacity = 64 * 1024;
+    private static ReadOnlySpan<byte> Bom => "\uFEFF"u8;
+
+    private byte[] _line = ArrayPool<byte>.Shared.Rent(InitialCapacity);
+    private int _lineLength;
+    private byte[] _data = ArrayPool<byte>.Shared.Rent(InitialCapacity);
+    private int _dataLength;
+    private string? _eventType;
+    private int? _retry;
+    private bool _hasFields;
+    private bool _afterCarriageReturn;
+    private int _bomBytesSeen;
+    private bool _pastBom;
+
+    /// <summary>The last event ID set by the stream (what a client sends as Last-Event-ID on reconnect).</summary>
+    public string? LastEventId { get; private set; }
+
+    public void Feed(ReadOnlySpan<byte> chunk, Action<SseEvent> onEvent)
+    {
+        ArgumentNullException.ThrowIfNull(onEvent);
+        if (!_pastBom)
+        {
+            chunk = SkipBom(chunk);
+        }
+
+        if (_afterCarriageReturn && !chunk.IsEmpty)
+        {
+            _afterCarriageReturn = false;
+            if (chunk[0] == (byte)'\n')
+            {
+                chunk = chunk[1..]; // the '\n' of a "\r\n" split across chunks
+            }
+        }
+
+        while (!chunk.IsEmpty)
+        {
+            int end = chunk.IndexOfAny((byte)'\r', (byte)'\n');
+            if (end < 0)
+            {
+                Append(ref _line, ref _lineLength, chunk);
+                return;
+            }
+
+            if (_lineLength == 0)
+            {
+                ProcessLine(chunk[..end], onEvent); // the common case: a whole line inside the chunk, no copy
+            }
+            else
+            {
+                Append(ref _line, ref _lineLength, chunk[..end]);
+                ProcessLine(_line.AsSpan(0, _lineLength), onEvent);
+                _lineLength = 0;
+                ShrinkIfLarge(ref _line);
+            }
+
+            if (chunk[end] == (byte)'\r')
+            {
+                if (end + 1 == chunk.Length)
+                {
+                    _afterCarriageReturn = true;
+                }
+                else if (chunk[end + 1] == (byte)'\n')
+                {
+                    end++;
+                }
+            }
+
+            chunk = chunk[(end + 1)..];
+        }
+    }
+
+    /// <summary>
+    /// End of stream: an event not terminated by a blank line is discarded, as the spec requires, so <paramref name="onEvent"/>
+    /// is never called. The parser is then ready for a new stream (the last event ID is kept, as EventSource keeps it across reconnects).
+    /// </summary>
+    public void Complete(Action<SseEvent> onEvent)
+    {
+        ArgumentNullException.ThrowIfNull(onEvent);
+        _lineLength = 0;
+        ResetEvent();
+        _afterCarriageReturn = false;
+        _bomBytesSeen = 0;
+        _pastBom = false;
+        ShrinkIfLarge(ref _line);
+    }
+
+    private ReadOnlySpan<byte> SkipBom(ReadOnlySpan<byte> chunk)
+    {
+        // The BOM itself may arrive split across chunks.
+        while (!chunk.IsEmpty && _bomBytesSeen < Bom.Length)
+        {
+            if (chunk[0] != Bom[_bomBytesSeen])
+            {
+                Append(ref _line, ref _lineLength, Bom[.._bomBytesSeen]); // not a BOM after all: those bytes are text
+                _pastBom = true;
+                return chunk;
+            }
+
+            _bomBytesSeen++;
+            chunk = chunk[1..];
+        }
+
+        _pastBom = _bomBytesSeen == Bom.Length;
+        return chunk;
+    }
+
+    private void ProcessLine(ReadOnlySpan<byte> line, Action<SseEvent> onEvent)
+    {
+        if (line.IsEmpty)
+        {
+            Dispatch(onEvent);
+            return;
+        }
+
+        if (line[0] == (byte)':')
+        {
+            return; // comment, e.g. a keep-alive
+        }
+
+        int colon = line.IndexOf((byte)':');
+        ReadOnlySpan<byte> field = colon < 0 ? line : line[..colon];
+        ReadOnlySpan<byte> value = colon < 0 ? [] : line[(colon + 1)..];
+        if (!value.IsEmpty && value[0] == (byte)' ')
+        {
+            value = value[1..];
+        }
+
+        if (field.SequenceEqual("data"u8))
+        {
+            Append(ref _data, ref _dataLength, value);
+            Append(ref _data, ref _dataLength, "\n"u8);
+            _hasFields = true;
+        }
+        else if (field.SequenceEqual("event"u8))
+        {
+            _eventType = value.IsEmpty ? null : Encoding.UTF8.GetString(value);
+            _hasFields = true;
+        }
+        else if (field.SequenceEqual("id"u8))
+        {
+            if (!value.Contains((byte)0))
+            {
+                LastEventId = Encoding.UTF8.GetString(value);
+                _hasFields = true;
+            }
+        }
+        else if (field.SequenceEqual("retry"u8))
+        {
+            if (!value.IsEmpty && !value.ContainsAnyExceptInRange((byte)'0', (byte)'9') && int.TryParse(value, out int retry))
+            {
+                _retry = retry;
+                _hasFields = true;
+            }
+        }
+    }
+
+    private void Dispatch(Action<SseEvent> onEvent)
+    {
+        if (_hasFields)
+        {
+            int length = _dataLength > 0 ? _dataLength - 1 : 0; // without the '\n' after the last data line
+            onEvent(new SseEvent(_eventType, LastEventId, _data.AsMemory(0, length), _retry));
+        }
+
+        ResetEvent();
+    }
+
+    private void ResetEvent()
+    {
+        _dataLength = 0;
+        _eventType = null;
+        _retry = null;
+        _hasFields = false;
+        ShrinkIfLarge(ref _data);
+    }
+
+    private static void ShrinkIfLarge(ref byte[] buffer)
+    {
+        if (buffer.Length > RetainedCapacity)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = ArrayPool<byte>.Shared.Rent(InitialCapacity);
+        }
+    }
+
+    private static void Append(ref byte[] buffer, ref int length, ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty)
+        {
+            return;
+        }
+
+        if (length + bytes.Length > buffer.Length)
+        {
+            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length * 2, length + bytes.Length));
+            buffer.AsSpan(0, length).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = larger;
+        }
+
+        bytes.CopyTo(buffer.AsSpan(length));
+        length += bytes.Length;
+    }
+}
