@@ -19,6 +19,11 @@ public static class GatewayErrors
     public const int TooLarge = -32013;
     public const int HeaderMismatch = -32020;
 
+    private static readonly JsonSerializerOptions ErrorJson = new(JsonSerializerDefaults.Web)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
     /// <summary>Writes <c>{"jsonrpc":"2.0","id":…,"error":{code,message,data}}</c> with the status, unless the response already started.</summary>
     public static async Task WriteAsync(HttpContext http, int status, int code, string message, string? idJson = null, object? data = null)
     {
@@ -29,7 +34,17 @@ public static class GatewayErrors
 
         http.Response.StatusCode = status;
         http.Response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(http.Response.Body);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            Write(writer, code, message, idJson, data);
+        }
+
+        await http.Response.Body.WriteAsync(buffer.WrittenMemory);
+    }
+
+    private static void Write(Utf8JsonWriter writer, int code, string message, string? idJson, object? data)
+    {
         writer.WriteStartObject();
         writer.WriteString("jsonrpc", "2.0");
         writer.WritePropertyName("id");
@@ -48,7 +63,7 @@ public static class GatewayErrors
         if (data is not null)
         {
             writer.WritePropertyName("data");
-            JsonSerializer.Serialize(writer, data, JsonSerializerOptions.Web);
+            JsonSerializer.Serialize(writer, data, ErrorJson);
         }
 
         writer.WriteEndObject();

@@ -36,8 +36,13 @@ public static class GatewayExtensions
         services.AddSingleton<IUsageSink>(sp => sp.GetRequiredService<UsageRecorder>());
         services.AddHostedService(sp => sp.GetRequiredService<UsageRecorder>());
 
-        services.AddReverseProxy().AddTransforms(context => context.AddRequestTransform(AimAtUpstream));
+        services.AddReverseProxy().AddTransforms(context =>
+        {
+            context.AddRequestTransform(AimAtUpstream);
+            context.AddResponseTransform(HideUpstreamAuthFailures);
+        });
         services.AddSingleton<IProxyConfigProvider, RegistryProxyConfigProvider>();
+        services.TryAddSingleton<IUpstreamResolver, DnsUpstreamResolver>();
         services.Replace(ServiceDescriptor.Singleton<IForwarderHttpClientFactory, UpstreamGuard>());
         return builder;
     }
@@ -56,6 +61,27 @@ public static class GatewayExtensions
         app.MapUsageApi();
         app.MapGatewaySettingsApi();
         return app;
+    }
+
+    /// <summary>
+    /// An upstream's 401/407 is about the publisher's credentials, not the consumer's key: it becomes a
+    /// 502 saying so (and the upstream's authentication challenge is not passed on).
+    /// </summary>
+    private static async ValueTask HideUpstreamAuthFailures(ResponseTransformContext context)
+    {
+        if (context.ProxyResponse?.StatusCode is not (System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.ProxyAuthenticationRequired)
+            || context.HttpContext.Features.Get<GatewayRequest>() is null)
+        {
+            return;
+        }
+
+        context.SuppressResponseBody = true;
+        var response = context.HttpContext.Response;
+        response.Headers.Remove("WWW-Authenticate");
+        response.Headers.ContentLength = null;
+        await GatewayErrors.WriteAsync(context.HttpContext, 502, GatewayErrors.UpstreamFailed,
+            "the upstream server refused the gateway's credentials; the listing's publisher must update them",
+            context.HttpContext.Items[MeteringStep.ExchangeIdItem] as string);
     }
 
     /// <summary>

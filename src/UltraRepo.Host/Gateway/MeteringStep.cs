@@ -54,10 +54,42 @@ internal sealed partial class MeteringStep(
     TimeProvider clock,
     ILogger<MeteringStep> logger)
 {
+    private int _activeExchanges;
+
+    /// <summary>POST and DELETE requests inside the gateway right now (streams not included).</summary>
+    public int ActiveExchanges => Volatile.Read(ref _activeExchanges);
+
     public async Task InvokeAsync(HttpContext http, Func<Task> next)
+    {
+        var counted = !HttpMethods.IsGet(http.Request.Method);
+        if (counted)
+        {
+            Interlocked.Increment(ref _activeExchanges);
+        }
+
+        try
+        {
+            await MeterAsync(http, next);
+        }
+        finally
+        {
+            if (counted)
+            {
+                Interlocked.Decrement(ref _activeExchanges);
+            }
+        }
+    }
+
+    private async Task MeterAsync(HttpContext http, Func<Task> next)
     {
         var started = Stopwatch.GetTimestamp();
         var now = clock.GetUtcNow().UtcDateTime;
+        // Upstream responses pass through as they are: no problem+json bodies added to empty error responses.
+        if (http.Features.Get<Microsoft.AspNetCore.Diagnostics.IStatusCodePagesFeature>() is { } statusPages)
+        {
+            statusPages.Enabled = false;
+        }
+
         var proxy = http.Features.Get<IReverseProxyFeature>()!;
         var routeMetadata = proxy.Route.Config.Metadata!;
         var listing = catalog.Find(routeMetadata[RegistryProxyConfigProvider.ServerMetadata]);
@@ -346,7 +378,7 @@ internal sealed partial class MeteringStep(
         }
     }
 
-    private const string ExchangeIdItem = "ultrarepo.exchange-id";
+    internal const string ExchangeIdItem = "ultrarepo.exchange-id";
 
     private DateTime UtcNow => clock.GetUtcNow().UtcDateTime;
 

@@ -12,7 +12,7 @@ namespace UltraRepo.Gateway;
 /// public name that resolves to 127.0.0.1 or 169.254.169.254 is refused too), unless the operator
 /// allows private upstreams. A request the gateway marks as the host's own demo server may use loopback.
 /// </summary>
-public sealed class UpstreamGuard(IOptions<RegistryOptions> registry, IOptions<GatewayOptions> gateway) : ForwarderHttpClientFactory
+public sealed class UpstreamGuard(IOptions<RegistryOptions> registry, IOptions<GatewayOptions> gateway, IUpstreamResolver resolver) : ForwarderHttpClientFactory
 {
     public static readonly HttpRequestOptionsKey<bool> AllowLoopback = new("ultrarepo.allow-loopback");
 
@@ -31,7 +31,7 @@ public sealed class UpstreamGuard(IOptions<RegistryOptions> registry, IOptions<G
             || (context.InitialRequestMessage.Options.TryGetValue(AllowLoopback, out var loopback) && loopback);
         var addresses = IPAddress.TryParse(context.DnsEndPoint.Host.Trim('[', ']'), out var literal)
             ? [literal]
-            : await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, ct);
+            : await resolver.ResolveAsync(context.DnsEndPoint.Host, ct);
         var allowed = allowPrivate ? addresses : addresses.Where(a => !NetworkAddresses.IsNonPublic(a)).ToArray();
         if (allowed.Length == 0)
         {
@@ -53,3 +53,14 @@ public sealed class UpstreamGuard(IOptions<RegistryOptions> registry, IOptions<G
 }
 
 public sealed class UpstreamRefusedException(string message) : IOException(message);
+
+/// <summary>Name resolution for upstream connections (a seam so tests can make a public name resolve to loopback).</summary>
+public interface IUpstreamResolver
+{
+    ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken ct);
+}
+
+public sealed class DnsUpstreamResolver : IUpstreamResolver
+{
+    public async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken ct) => await Dns.GetHostAddressesAsync(host, ct);
+}

@@ -7,6 +7,7 @@ using ModelContextProtocol.Client;
 using UltraRepo.Gateway;
 using UltraRepo.Host.Tests.Infrastructure;
 using UltraRepo.Metering;
+using Yarp.ReverseProxy;
 
 namespace UltraRepo.Host.Tests.Gateway;
 
@@ -32,7 +33,8 @@ public sealed class GatewayTestbed : IAsyncDisposable
     public static async Task<GatewayTestbed> StartAsync(
         Provider provider = Provider.Sqlite,
         Action<Dictionary<string, string?>>? configure = null,
-        Action<UpstreamOptions>? upstream = null)
+        Action<UpstreamOptions>? upstream = null,
+        Action<IServiceCollection>? services = null)
     {
         var server = await UpstreamMcpServer.StartAsync(upstream);
         var app = new MarketplaceApp(provider, settings =>
@@ -41,7 +43,7 @@ public sealed class GatewayTestbed : IAsyncDisposable
             settings["Gateway:MasterKeyFile"] = Path.Combine(Path.GetTempPath(), "ultrarepo-tests", Guid.NewGuid().ToString("N") + ".key");
             settings["Gateway:CatalogRefreshInterval"] = "00:00:00.200";
             configure?.Invoke(settings);
-        });
+        }, services);
         var alice = await app.CreateUserAsync("alice");
         var bob = await app.CreateUserAsync("bob");
         return new GatewayTestbed(app, server, alice, bob);
@@ -69,16 +71,25 @@ public sealed class GatewayTestbed : IAsyncDisposable
         response.EnsureSuccessStatusCode();
     }
 
-    /// <summary>Waits until the gateway's catalog has the listing at this version (routes reload in the background).</summary>
+    /// <summary>
+    /// Waits until the proxy routes the listing at this version: the catalog has it, the proxy's state
+    /// points at the expected upstream, and the endpoint answers (401 without a key) rather than the
+    /// framework's 404. Routes reload in the background after a registry change.
+    /// </summary>
     public async Task WaitForRouteAsync(string serverName, string? version = null)
     {
         var catalog = App.Services.GetRequiredService<GatewayCatalog>();
-        for (var i = 0; i < 200; i++)
+        var proxy = App.Services.GetRequiredService<IProxyStateLookup>();
+        var probe = App.CreateClient();
+        for (var i = 0; i < 400; i++)
         {
             var listing = catalog.Find(serverName);
-            if (listing is not null && (version is null || listing.Versions.ContainsKey(version)))
+            if (listing is not null && (version is null || listing.Versions.ContainsKey(version))
+                && proxy.TryGetRoute("l:" + serverName, out var route)
+                && proxy.TryGetCluster(route.Config.ClusterId!, out var cluster)
+                && cluster.Destinations.Values.Any(d => d.Model.Config.Address == listing.Latest.Url.ToString())
+                && (await probe.PostAsync(Path_(serverName), new StringContent("{}"))).StatusCode == System.Net.HttpStatusCode.Unauthorized)
             {
-                await Task.Delay(50);
                 return;
             }
 
@@ -141,9 +152,21 @@ public sealed class GatewayTestbed : IAsyncDisposable
     /// <summary>The consumer's usage events once everything recorded so far is in the database, oldest first.</summary>
     public async Task<List<JsonNode>> EventsAsync(TestUser? consumer = null, string? server = null)
     {
-        await App.Services.GetRequiredService<UsageRecorder>().FlushAsync(CancellationToken.None);
+        await SettledAsync();
         var page = await (consumer ?? Consumer).Api.GetFromJsonAsync<JsonNode>("/api/consumer/usage/events?limit=500" + (server is null ? "" : "&server=" + Uri.EscapeDataString(server)));
         return page!["events"]!.AsArray().Select(e => e!).Reverse().ToList();
+    }
+
+    /// <summary>Waits until no request is inside the gateway and every usage event is in the database.</summary>
+    public async Task SettledAsync()
+    {
+        var step = App.Services.GetRequiredService<MeteringStep>();
+        for (var i = 0; i < 400 && step.ActiveExchanges > 0; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        await App.Services.GetRequiredService<UsageRecorder>().FlushAsync(CancellationToken.None);
     }
 
     public async ValueTask DisposeAsync()

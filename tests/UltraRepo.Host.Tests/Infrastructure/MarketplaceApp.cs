@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace UltraRepo.Host.Tests.Infrastructure;
@@ -16,8 +17,11 @@ public sealed class MarketplaceApp : WebApplicationFactory<Program>
     private readonly Dictionary<string, string?> _settings = new();
     private int _users;
 
-    public MarketplaceApp(Provider provider = Provider.Sqlite, Action<Dictionary<string, string?>>? configure = null)
+    private readonly Action<IServiceCollection>? _services;
+
+    public MarketplaceApp(Provider provider = Provider.Sqlite, Action<Dictionary<string, string?>>? configure = null, Action<IServiceCollection>? services = null)
     {
+        _services = services;
         Provider = provider;
         ConnectionString = provider == Provider.Sqlite ? TestDatabases.NewSqlite() : TestDatabases.NewPostgres();
         _settings[provider == Provider.Sqlite ? "ConnectionStrings:Sqlite" : "ConnectionStrings:Postgres"] = ConnectionString;
@@ -34,6 +38,9 @@ public sealed class MarketplaceApp : WebApplicationFactory<Program>
 
     public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero));
 
+    /// <summary>Every log line the host wrote (to prove secrets never reach the logs).</summary>
+    public CapturedLogs Logs { get; } = new();
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         foreach (var (key, value) in _settings)
@@ -41,7 +48,12 @@ public sealed class MarketplaceApp : WebApplicationFactory<Program>
             builder.UseSetting(key, value);
         }
 
-        builder.ConfigureServices(services => services.AddSingleton<TimeProvider>(Clock));
+        builder.ConfigureServices(services =>
+        {
+            services.AddSingleton<TimeProvider>(Clock);
+            _services?.Invoke(services);
+        });
+        builder.ConfigureLogging(logging => logging.AddProvider(Logs).SetMinimumLevel(LogLevel.Debug));
     }
 
     public T Service<T>() where T : notnull => Services.GetRequiredService<T>();
@@ -100,4 +112,28 @@ public sealed class MarketplaceApp : WebApplicationFactory<Program>
 public sealed record TestUser(string Handle, string Email, string Password, string Key, HttpClient Cookies, HttpClient Api)
 {
     public string Namespace => $"com.ultrarepo.{Handle}";
+}
+
+/// <summary>Keeps every formatted log message, with its exception text.</summary>
+public sealed class CapturedLogs : ILoggerProvider
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(string category, System.Collections.Concurrent.ConcurrentQueue<string> lines) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} {exception}");
+    }
 }
