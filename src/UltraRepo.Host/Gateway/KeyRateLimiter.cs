@@ -14,14 +14,22 @@ public interface IKeyRateLimiter
 public sealed class InMemoryKeyRateLimiter(IOptions<GatewayOptions> options) : IKeyRateLimiter, IDisposable
 {
     private readonly PartitionedRateLimiter<Guid> _limiter = PartitionedRateLimiter.Create<Guid, Guid>(key =>
-        RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
+        RateLimitPartition.GetTokenBucketLimiter(key, _ => Bucket(options.Value)));
+
+    /// <summary>Refills ten times a second at high rates, one token at a time at low rates, so the rate is exact.</summary>
+    private static TokenBucketRateLimiterOptions Bucket(GatewayOptions o)
+    {
+        var rate = Math.Max(o.RequestsPerSecondPerKey, 0.001);
+        var fast = rate >= 10;
+        return new TokenBucketRateLimiterOptions
         {
-            TokenLimit = options.Value.BurstPerKey,
-            TokensPerPeriod = Math.Max(1, (int)Math.Round(options.Value.RequestsPerSecondPerKey / 10)),
-            ReplenishmentPeriod = TimeSpan.FromMilliseconds(100),
+            TokenLimit = Math.Max(1, o.BurstPerKey),
+            TokensPerPeriod = fast ? (int)Math.Round(rate / 10) : 1,
+            ReplenishmentPeriod = fast ? TimeSpan.FromMilliseconds(100) : TimeSpan.FromSeconds(1 / rate),
             QueueLimit = 0,
             AutoReplenishment = true,
-        }));
+        };
+    }
 
     public ValueTask<TimeSpan?> AcquireAsync(Guid keyId, CancellationToken ct)
     {
