@@ -100,8 +100,8 @@ internal readonly ref struct JsonPayload
         return TryGetString(ref reader);
     }
 
-    /// <summary>Returns the first of <paramref name="candidates"/> equal to the string value, so common names are not allocated again.</summary>
-    public string? GetString(JsonValueRef value, string[] candidates)
+    /// <summary>Returns the known string equal to the value, so common names are not allocated again.</summary>
+    public string? GetString(JsonValueRef value, KnownString[] known)
     {
         if (value.Token != JsonTokenType.String)
         {
@@ -109,11 +109,11 @@ internal readonly ref struct JsonPayload
         }
 
         var reader = StringReader(value);
-        foreach (string candidate in candidates)
+        foreach (KnownString candidate in known)
         {
-            if (reader.ValueTextEquals(candidate))
+            if (reader.ValueTextEquals(candidate.Utf8))
             {
-                return candidate;
+                return candidate.Text;
             }
         }
 
@@ -272,6 +272,12 @@ internal readonly ref struct JsonPayload
 
     private static int TrailingPadding(ReadOnlySpan<byte> base64) =>
         base64.EndsWith("=="u8) ? 2 : base64.EndsWith("="u8) ? 1 : 0;
+}
+
+/// <summary>A string with its UTF-8 bytes, to compare JSON values against without transcoding.</summary>
+internal sealed record KnownString(string Text, byte[] Utf8)
+{
+    public static KnownString[] Of(params string[] texts) => Array.ConvertAll(texts, t => new KnownString(t, Encoding.UTF8.GetBytes(t)));
 }
 
 /// <summary>The elements of a JSON array, in order.</summary>

@@ -9,7 +9,7 @@ namespace UltraRepo.Domain.Metering;
 /// </summary>
 public static class McpTokenAccounting
 {
-    private const int TokensPerBinaryChunk = 128;
+    private const int BytesPerBinaryToken = 128;
 
     private static readonly byte[][] MessageMembers = ["jsonrpc"u8.ToArray(), "method"u8.ToArray(), "id"u8.ToArray(), "params"u8.ToArray(), "result"u8.ToArray(), "error"u8.ToArray()];
     private static readonly byte[][] NameAndArguments = ["name"u8.ToArray(), "arguments"u8.ToArray()];
@@ -22,15 +22,14 @@ public static class McpTokenAccounting
     private static readonly byte[][] BlockMembers = ["type"u8.ToArray(), "text"u8.ToArray(), "data"u8.ToArray(), "resource"u8.ToArray()];
     private static readonly byte[][] ResourceMembers = ["text"u8.ToArray(), "blob"u8.ToArray()];
 
-    private static readonly string[] KnownMethods =
-    [
+    // Method names read without allocating a string each time; compared as UTF-8.
+    private static readonly KnownString[] KnownMethods = KnownString.Of(
         McpMethods.ToolsCall, McpMethods.ToolsList, McpMethods.PromptsGet, McpMethods.PromptsList, McpMethods.ResourcesRead,
         McpMethods.ResourcesList, McpMethods.ResourcesTemplatesList, McpMethods.Initialize, "notifications/initialized", "ping",
         "notifications/progress", "notifications/message", "notifications/cancelled", "sampling/createMessage", "elicitation/create",
         "roots/list", "completion/complete", "logging/setLevel", "resources/subscribe", "resources/unsubscribe",
         "notifications/resources/updated", "notifications/resources/list_changed", "notifications/tools/list_changed",
-        "notifications/prompts/list_changed", "notifications/roots/list_changed",
-    ];
+        "notifications/prompts/list_changed", "notifications/roots/list_changed");
 
     /// <summary>
     /// Counts one JSON-RPC message or a batch (JSON array) of them, one entry per message in order.
@@ -84,7 +83,7 @@ public static class McpTokenAccounting
     internal static long BinaryTokens(int base64Length, int padding)
     {
         long decodedBytes = Math.Max(0, base64Length * 3L / 4 - padding);
-        return (decodedBytes + TokensPerBinaryChunk - 1) / TokensPerBinaryChunk;
+        return (decodedBytes + BytesPerBinaryToken - 1) / BytesPerBinaryToken;
     }
 
     private static ReadOnlySpan<byte> WithoutBom(ReadOnlySpan<byte> json) =>

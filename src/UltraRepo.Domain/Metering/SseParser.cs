@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 
 namespace UltraRepo.Domain.Metering;
@@ -6,18 +5,22 @@ namespace UltraRepo.Domain.Metering;
 /// <summary>One dispatched Server-Sent Event.</summary>
 /// <param name="EventType">The <c>event</c> field; null when absent or empty (the default type, "message").</param>
 /// <param name="Id">The last event ID as of this event (an <c>id</c> field sets it and it persists to later events, as in EventSource); null until the stream sets one.</param>
-/// <param name="Data">The UTF-8 data lines joined with '\n'. Valid only during the callback: the parser reuses the buffer, so copy what you keep.</param>
+/// <param name="Data">
+/// The UTF-8 data lines joined with '\n'. It points into the parser's buffer and stays valid only until the next call to
+/// <see cref="SseParser.Feed"/> or <see cref="SseParser.Complete"/>: copy what you keep longer.
+/// </param>
 /// <param name="Retry">The reconnection time set by a <c>retry</c> field in this event's lines, if any.</param>
 public sealed record SseEvent(string? EventType, string? Id, ReadOnlyMemory<byte> Data, int? Retry);
 
 /// <summary>
 /// Incremental <c>text/event-stream</c> parser following the WHATWG EventSource rules: chunks may split the stream anywhere
 /// (inside a UTF-8 sequence, between '\r' and '\n'); lines end with "\n", "\r\n" or "\r"; a leading BOM is ignored.
-/// Only the current incomplete line and event are buffered, in pooled arrays.
+/// Only the current incomplete line and event are carried from one chunk to the next.
 /// </summary>
 /// <remarks>
 /// One deliberate difference from EventSource: an event with fields but no data (an MCP priming event carries only an
 /// <c>id</c>) is dispatched with empty data instead of being dropped. Blank lines and comments alone dispatch nothing.
+/// Not thread-safe: one parser per stream.
 /// </remarks>
 public sealed class SseParser
 {
@@ -26,10 +29,12 @@ public sealed class SseParser
     private const int RetainedCapacity = 64 * 1024;
     private static ReadOnlySpan<byte> Bom => "\uFEFF"u8;
 
-    private byte[] _line = ArrayPool<byte>.Shared.Rent(InitialCapacity);
+    private byte[] _line = new byte[InitialCapacity];
     private int _lineLength;
-    private byte[] _data = ArrayPool<byte>.Shared.Rent(InitialCapacity);
-    private int _dataLength;
+    // Events dispatched during one Feed keep their data in _data[..eventStart]; the current event's data follows.
+    private byte[] _data = new byte[InitialCapacity];
+    private int _eventStart;
+    private int _dataEnd;
     private string? _eventType;
     private int? _retry;
     private bool _hasFields;
@@ -43,6 +48,7 @@ public sealed class SseParser
     public void Feed(ReadOnlySpan<byte> chunk, Action<SseEvent> onEvent)
     {
         ArgumentNullException.ThrowIfNull(onEvent);
+        ReleaseDispatchedData();
         if (!_pastBom)
         {
             chunk = SkipBom(chunk);
@@ -62,7 +68,7 @@ public sealed class SseParser
             int end = chunk.IndexOfAny((byte)'\r', (byte)'\n');
             if (end < 0)
             {
-                Append(ref _line, ref _lineLength, chunk);
+                AppendLine(chunk);
                 return;
             }
 
@@ -72,10 +78,13 @@ public sealed class SseParser
             }
             else
             {
-                Append(ref _line, ref _lineLength, chunk[..end]);
+                AppendLine(chunk[..end]);
                 ProcessLine(_line.AsSpan(0, _lineLength), onEvent);
                 _lineLength = 0;
-                ShrinkIfLarge(ref _line);
+                if (_line.Length > RetainedCapacity)
+                {
+                    _line = new byte[InitialCapacity];
+                }
             }
 
             if (chunk[end] == (byte)'\r')
@@ -102,11 +111,21 @@ public sealed class SseParser
     {
         ArgumentNullException.ThrowIfNull(onEvent);
         _lineLength = 0;
-        ResetEvent();
+        _eventStart = 0;
+        _dataEnd = 0;
+        ResetEventFields();
         _afterCarriageReturn = false;
         _bomBytesSeen = 0;
         _pastBom = false;
-        ShrinkIfLarge(ref _line);
+        if (_line.Length > RetainedCapacity)
+        {
+            _line = new byte[InitialCapacity];
+        }
+
+        if (_data.Length > RetainedCapacity)
+        {
+            _data = new byte[InitialCapacity];
+        }
     }
 
     private ReadOnlySpan<byte> SkipBom(ReadOnlySpan<byte> chunk)
@@ -116,7 +135,7 @@ public sealed class SseParser
         {
             if (chunk[0] != Bom[_bomBytesSeen])
             {
-                Append(ref _line, ref _lineLength, Bom[.._bomBytesSeen]); // not a BOM after all: those bytes are text
+                AppendLine(Bom[.._bomBytesSeen]); // not a BOM after all: those bytes are text
                 _pastBom = true;
                 return chunk;
             }
@@ -152,8 +171,7 @@ public sealed class SseParser
 
         if (field.SequenceEqual("data"u8))
         {
-            Append(ref _data, ref _dataLength, value);
-            Append(ref _data, ref _dataLength, "\n"u8);
+            AppendData(value);
             _hasFields = true;
         }
         else if (field.SequenceEqual("event"u8))
@@ -183,47 +201,77 @@ public sealed class SseParser
     {
         if (_hasFields)
         {
-            int length = _dataLength > 0 ? _dataLength - 1 : 0; // without the '\n' after the last data line
-            onEvent(new SseEvent(_eventType, LastEventId, _data.AsMemory(0, length), _retry));
+            int length = _dataEnd - _eventStart;
+            if (length > 0)
+            {
+                length--; // the '\n' after the last data line
+            }
+
+            onEvent(new SseEvent(_eventType, LastEventId, _data.AsMemory(_eventStart, length), _retry));
+            _eventStart = _dataEnd; // keep this event's bytes until the next Feed
         }
 
-        ResetEvent();
+        ResetEventFields();
     }
 
-    private void ResetEvent()
+    private void ResetEventFields()
     {
-        _dataLength = 0;
         _eventType = null;
         _retry = null;
         _hasFields = false;
-        ShrinkIfLarge(ref _data);
     }
 
-    private static void ShrinkIfLarge(ref byte[] buffer)
+    /// <summary>Events handed out by the previous Feed are no longer valid: reclaim their bytes.</summary>
+    private void ReleaseDispatchedData()
     {
-        if (buffer.Length > RetainedCapacity)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = ArrayPool<byte>.Shared.Rent(InitialCapacity);
-        }
-    }
-
-    private static void Append(ref byte[] buffer, ref int length, ReadOnlySpan<byte> bytes)
-    {
-        if (bytes.IsEmpty)
+        if (_eventStart == 0)
         {
             return;
         }
 
-        if (length + bytes.Length > buffer.Length)
+        int pending = _dataEnd - _eventStart;
+        if (_data.Length > RetainedCapacity && pending < RetainedCapacity / 2)
         {
-            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(buffer.Length * 2, length + bytes.Length));
-            buffer.AsSpan(0, length).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(buffer);
-            buffer = larger;
+            var smaller = new byte[Math.Max(InitialCapacity, pending * 2)];
+            _data.AsSpan(_eventStart, pending).CopyTo(smaller);
+            _data = smaller;
+        }
+        else
+        {
+            _data.AsSpan(_eventStart, pending).CopyTo(_data);
         }
 
-        bytes.CopyTo(buffer.AsSpan(length));
-        length += bytes.Length;
+        _eventStart = 0;
+        _dataEnd = pending;
+    }
+
+    private void AppendData(ReadOnlySpan<byte> value)
+    {
+        int needed = _dataEnd + value.Length + 1;
+        if (needed > _data.Length)
+        {
+            // A new array: events already dispatched in this Feed still point into the old one.
+            int pending = _dataEnd - _eventStart;
+            var larger = new byte[Math.Max(_data.Length * 2, (pending + value.Length + 1) * 2)];
+            _data.AsSpan(_eventStart, pending).CopyTo(larger);
+            _data = larger;
+            _eventStart = 0;
+            _dataEnd = pending;
+        }
+
+        value.CopyTo(_data.AsSpan(_dataEnd));
+        _dataEnd += value.Length;
+        _data[_dataEnd++] = (byte)'\n';
+    }
+
+    private void AppendLine(ReadOnlySpan<byte> bytes)
+    {
+        if (_lineLength + bytes.Length > _line.Length)
+        {
+            Array.Resize(ref _line, Math.Max(_line.Length * 2, _lineLength + bytes.Length));
+        }
+
+        bytes.CopyTo(_line.AsSpan(_lineLength));
+        _lineLength += bytes.Length;
     }
 }

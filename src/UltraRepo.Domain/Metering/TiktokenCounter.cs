@@ -4,17 +4,22 @@ using Microsoft.ML.Tokenizers;
 
 namespace UltraRepo.Domain.Metering;
 
+/// <summary>The end of the pre-tokenization piece starting at <paramref name="start"/>, or -1 to let the regex decide.</summary>
+internal delegate int AsciiPieceEnd(ReadOnlySpan<char> text, int start);
+
 /// <summary>
 /// Counts tiktoken tokens the way an API encodes user-supplied text ("encode ordinary"): the text is split
 /// with the encoding's own pre-tokenization pattern and each piece is byte-pair encoded by Microsoft.ML.Tokenizers.
 /// </summary>
 /// <remarks>
-/// The piece loop is ours rather than the library's for three reasons, each measured on 2.0.1:
+/// The piece loop is ours rather than the library's, for reasons measured on 2.0.1:
 /// <list type="bullet">
+/// <item>For o200k_base, ASCII text is split by <see cref="O200kAsciiPieces"/>, which gives the regex's pieces several
+/// times faster; the regex remains the reference and handles everything else.</item>
 /// <item>Special-token text such as <c>&lt;|endoftext|&gt;</c> counts 1 token in the library only while that entry
 /// survives in its LRU cache, and ~7 once evicted. Splitting without special tokens makes it ordinary text, always.</item>
-/// <item>The library serialises every piece lookup on one lock; two threads count slower than one. Known pieces are
-/// answered here from a lock-free cache, so counting scales with cores.</item>
+/// <item>The library serialises every piece lookup on one lock (in our measurement two threads counted slower than one).
+/// Pieces seen before are answered here from a lock-free cache.</item>
 /// <item>Byte-pair encoding is quadratic in the piece length (100 KB of "aaaa…" takes seconds). Pieces longer than
 /// <see cref="MaxExactPieceLength"/> chars, which only repetitive or unspaced input produces, are counted in slices of that
 /// length: linear time, at the cost of possibly a token per slice boundary.</item>
@@ -28,15 +33,19 @@ internal sealed partial class TiktokenCounter : ITokenCounter
 
     private readonly Tokenizer _tokenizer;
     private readonly Regex _pieces;
+    private readonly AsciiPieceEnd? _asciiPieces;
     private readonly ConcurrentDictionary<string, int> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
     private int _cachedPieces;
 
-    public TiktokenCounter(string name, Tokenizer tokenizer, Regex pieces)
+    /// <param name="pieces">The encoding's pre-tokenization pattern.</param>
+    /// <param name="asciiPieces">Optional: the same pattern evaluated by hand for ASCII, much faster than the regex.</param>
+    public TiktokenCounter(string name, Tokenizer tokenizer, Regex pieces, AsciiPieceEnd? asciiPieces = null)
     {
         Name = name;
         _tokenizer = tokenizer;
         _pieces = pieces;
+        _asciiPieces = asciiPieces;
         _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
@@ -44,10 +53,44 @@ internal sealed partial class TiktokenCounter : ITokenCounter
 
     public int CountTokens(ReadOnlySpan<char> text)
     {
-        int count = 0;
-        foreach (ValueMatch piece in _pieces.EnumerateMatches(text))
+        if (_asciiPieces is null)
         {
-            count += CountPiece(text.Slice(piece.Index, piece.Length));
+            int total = 0;
+            foreach (ValueMatch piece in _pieces.EnumerateMatches(text))
+            {
+                total += CountPiece(text.Slice(piece.Index, piece.Length));
+            }
+
+            return total;
+        }
+
+        int count = 0;
+        int start = 0;
+        while (start < text.Length)
+        {
+            int end = _asciiPieces(text, start);
+            if (end > start)
+            {
+                count += CountPiece(text[start..end]);
+                start = end;
+                continue;
+            }
+
+            // The regex takes over until a piece ends before ASCII again. A piece depends only on the text from its
+            // start onwards (the pattern never looks behind), so resuming mid-text gives the same pieces.
+            int next = text.Length;
+            foreach (ValueMatch piece in _pieces.EnumerateMatches(text[start..]))
+            {
+                count += CountPiece(text.Slice(start + piece.Index, piece.Length));
+                int pieceEnd = start + piece.Index + piece.Length;
+                if (pieceEnd < text.Length && char.IsAscii(text[pieceEnd]))
+                {
+                    next = pieceEnd;
+                    break;
+                }
+            }
+
+            start = next;
         }
 
         return count;

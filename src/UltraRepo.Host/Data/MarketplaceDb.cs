@@ -25,6 +25,9 @@ public abstract class MarketplaceDb(DbContextOptions options) : DbContext(option
     public DbSet<Metering.UsageEvent> UsageEvents => Set<Metering.UsageEvent>();
     public DbSet<Budgets.Budget> Budgets => Set<Budgets.Budget>();
     public DbSet<Budgets.Notification> Notifications => Set<Budgets.Notification>();
+    public DbSet<Metering.UsageHourly> UsageHourly => Set<Metering.UsageHourly>();
+    public DbSet<Metering.UsageDaily> UsageDaily => Set<Metering.UsageDaily>();
+    public DbSet<Metering.IngestKey> IngestKeys => Set<Metering.IngestKey>();
 
     public abstract DatabaseProvider Provider { get; }
 
@@ -64,5 +67,7 @@ public sealed class PostgresMarketplaceDb(DbContextOptions<PostgresMarketplaceDb
     {
         base.OnModelCreating(modelBuilder);
         RegistryEntryConfiguration.ConfigurePostgresSearch(modelBuilder);
+        // usage_events is partitioned by time; a partitioned table's key must include the partition key.
+        modelBuilder.Entity<Metering.UsageEvent>().HasKey(e => new { e.Timestamp, e.Id });
     }
 }

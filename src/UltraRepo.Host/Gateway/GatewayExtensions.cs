@@ -29,12 +29,8 @@ public static class GatewayExtensions
         services.TryAddSingleton<ILicenseCheck, NoLicenses>();
         services.AddSingleton<BudgetCache>();
         services.AddSingleton<BudgetAlerts>();
-        services.AddSingleton<IRecordedUsage, DatabaseRecordedUsage>();
         services.TryAddSingleton<IUsageCounters, InMemoryUsageCounters>();
         services.TryAddSingleton<IKeyRateLimiter, InMemoryKeyRateLimiter>();
-        services.AddSingleton<UsageRecorder>();
-        services.AddSingleton<IUsageSink>(sp => sp.GetRequiredService<UsageRecorder>());
-        services.AddHostedService(sp => sp.GetRequiredService<UsageRecorder>());
 
         services.AddReverseProxy().AddTransforms(context =>
         {

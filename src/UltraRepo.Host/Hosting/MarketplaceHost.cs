@@ -7,6 +7,7 @@ using UltraRepo.Demo;
 using UltraRepo.Gateway;
 using UltraRepo.Subscriptions;
 using UltraRepo.Http;
+using UltraRepo.Metering;
 using UltraRepo.Registry;
 using UltraRepo.ScaleOut;
 
@@ -46,6 +47,7 @@ public static class MarketplaceHost
         builder.AddRegistry();
         builder.AddDemoMcpServer();
         builder.AddScaleOut();
+        builder.AddUsagePipeline();
         builder.AddGateway();
         builder.Services.AddSingleton(TimeProvider.System);
         return builder;

@@ -34,6 +34,11 @@ public sealed class UsageEvent
     public string? Tokenizer { get; init; }
     /// <summary>Where the event came from: the gateway, or a publisher's ingest call.</summary>
     public string Source { get; init; } = UsageSource.Gateway;
+    /// <summary>The publisher's Lago transaction id, for ingested events.</summary>
+    public string? TransactionId { get; init; }
+
+    /// <summary>Only these outcomes are charged and count toward month-to-date usage.</summary>
+    public bool IsBillable => Outcome is UsageOutcome.Ok or UsageOutcome.RpcError;
 }
 
 public static class UsageOutcome
@@ -66,6 +71,8 @@ internal sealed class UsageEventConfiguration : IEntityTypeConfiguration<UsageEv
         b.Property(e => e.Currency).HasMaxLength(3);
         b.Property(e => e.Tokenizer).HasMaxLength(32);
         b.Property(e => e.Source).HasMaxLength(16);
+        b.Property(e => e.TransactionId).HasMaxLength(200);
+        b.Ignore(e => e.IsBillable);
         b.HasIndex(e => new { e.ConsumerId, e.Timestamp });
         b.HasIndex(e => new { e.ConsumerId, e.ServerName, e.Period });
         b.HasIndex(e => new { e.ServerName, e.Timestamp });

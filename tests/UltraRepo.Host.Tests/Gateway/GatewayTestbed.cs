@@ -40,7 +40,6 @@ public sealed class GatewayTestbed : IAsyncDisposable
         var app = new MarketplaceApp(provider, settings =>
         {
             settings["ULTRAREPO_ALLOW_PRIVATE_UPSTREAMS"] = "true";
-            settings["Gateway:MasterKeyFile"] = Path.Combine(Path.GetTempPath(), "ultrarepo-tests", Guid.NewGuid().ToString("N") + ".key");
             settings["Gateway:CatalogRefreshInterval"] = "00:00:00.200";
             configure?.Invoke(settings);
         }, services);
@@ -166,7 +165,11 @@ public sealed class GatewayTestbed : IAsyncDisposable
             await Task.Delay(10);
         }
 
-        await App.Services.GetRequiredService<UsageRecorder>().FlushAsync(CancellationToken.None);
+        var shipper = App.Services.GetRequiredService<UsageShipper>();
+        for (var i = 0; i < 1000 && shipper.Pending > 0; i++)
+        {
+            await Task.Delay(10);
+        }
     }
 
     public async ValueTask DisposeAsync()

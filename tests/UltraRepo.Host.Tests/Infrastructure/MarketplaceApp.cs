@@ -29,6 +29,8 @@ public sealed class MarketplaceApp : WebApplicationFactory<Program>
         _settings["Demo:Seed"] = "false";
         _settings["Demo:CredentialsFile"] = Path.Combine(Path.GetTempPath(), "ultrarepo-tests", Guid.NewGuid().ToString("N") + ".json");
         _settings["ULTRAREPO_ALLOW_PRIVATE_UPSTREAMS"] = "false";
+        _settings["Usage:Spool:Directory"] = Path.Combine(Path.GetTempPath(), "ultrarepo-tests", "spool-" + Guid.NewGuid().ToString("N"));
+        _settings["Gateway:MasterKeyFile"] = Path.Combine(Path.GetTempPath(), "ultrarepo-tests", Guid.NewGuid().ToString("N") + ".key");
         configure?.Invoke(_settings);
     }
 

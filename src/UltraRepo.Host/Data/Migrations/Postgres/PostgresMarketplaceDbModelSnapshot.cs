@@ -287,10 +287,103 @@ namespace UltraRepo.Data.Migrations.Postgres
                     b.ToTable("notifications", (string)null);
                 });
 
+            modelBuilder.Entity("UltraRepo.Metering.IngestKey", b =>
+                {
+                    b.Property<Guid>("PublisherId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("publisher_id");
+
+                    b.Property<string>("TransactionId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("transaction_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<Guid>("EventId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("event_id");
+
+                    b.Property<DateTime>("EventTimestamp")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("event_timestamp");
+
+                    b.HasKey("PublisherId", "TransactionId")
+                        .HasName("pk_ingest_keys");
+
+                    b.ToTable("ingest_keys", (string)null);
+                });
+
+            modelBuilder.Entity("UltraRepo.Metering.UsageDaily", b =>
+                {
+                    b.Property<DateTime>("BucketStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("bucket_start");
+
+                    b.Property<Guid>("ConsumerId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("consumer_id");
+
+                    b.Property<string>("ServerName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("server_name");
+
+                    b.Property<string>("Currency")
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("BillableTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("billable_tokens");
+
+                    b.Property<decimal>("Cost")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("numeric(28,12)")
+                        .HasColumnName("cost");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("bigint")
+                        .HasColumnName("errors");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<long>("Requests")
+                        .HasColumnType("bigint")
+                        .HasColumnName("requests");
+
+                    b.Property<long>("TotalTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("total_tokens");
+
+                    b.HasKey("BucketStart", "ConsumerId", "ServerName", "Currency")
+                        .HasName("pk_usage_daily");
+
+                    b.HasIndex("ConsumerId", "BucketStart")
+                        .HasDatabaseName("ix_usage_daily_consumer_id_bucket_start");
+
+                    b.HasIndex("ServerName", "BucketStart")
+                        .HasDatabaseName("ix_usage_daily_server_name_bucket_start");
+
+                    b.ToTable("usage_daily", (string)null);
+                });
+
             modelBuilder.Entity("UltraRepo.Metering.UsageEvent", b =>
                 {
+                    b.Property<DateTime>("Timestamp")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("timestamp");
+
                     b.Property<Guid>("Id")
-                        .ValueGeneratedOnAdd()
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
@@ -382,10 +475,6 @@ namespace UltraRepo.Data.Migrations.Postgres
                         .HasColumnType("character varying(512)")
                         .HasColumnName("target");
 
-                    b.Property<DateTime>("Timestamp")
-                        .HasColumnType("timestamp with time zone")
-                        .HasColumnName("timestamp");
-
                     b.Property<string>("Tokenizer")
                         .HasMaxLength(32)
                         .HasColumnType("character varying(32)")
@@ -395,7 +484,12 @@ namespace UltraRepo.Data.Migrations.Postgres
                         .HasColumnType("bigint")
                         .HasColumnName("total_tokens");
 
-                    b.HasKey("Id")
+                    b.Property<string>("TransactionId")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("transaction_id");
+
+                    b.HasKey("Timestamp", "Id")
                         .HasName("pk_usage_events");
 
                     b.HasIndex("ConsumerId", "Timestamp")
@@ -408,6 +502,67 @@ namespace UltraRepo.Data.Migrations.Postgres
                         .HasDatabaseName("ix_usage_events_consumer_id_server_name_period");
 
                     b.ToTable("usage_events", (string)null);
+                });
+
+            modelBuilder.Entity("UltraRepo.Metering.UsageHourly", b =>
+                {
+                    b.Property<DateTime>("BucketStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("bucket_start");
+
+                    b.Property<Guid>("ConsumerId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("consumer_id");
+
+                    b.Property<string>("ServerName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("server_name");
+
+                    b.Property<string>("Currency")
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("BillableTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("billable_tokens");
+
+                    b.Property<decimal>("Cost")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("numeric(28,12)")
+                        .HasColumnName("cost");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("bigint")
+                        .HasColumnName("errors");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<long>("Requests")
+                        .HasColumnType("bigint")
+                        .HasColumnName("requests");
+
+                    b.Property<long>("TotalTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("total_tokens");
+
+                    b.HasKey("BucketStart", "ConsumerId", "ServerName", "Currency")
+                        .HasName("pk_usage_hourly");
+
+                    b.HasIndex("ConsumerId", "BucketStart")
+                        .HasDatabaseName("ix_usage_hourly_consumer_id_bucket_start");
+
+                    b.HasIndex("ServerName", "BucketStart")
+                        .HasDatabaseName("ix_usage_hourly_server_name_bucket_start");
+
+                    b.ToTable("usage_hourly", (string)null);
                 });
 
             modelBuilder.Entity("UltraRepo.Pricing.PricingVersion", b =>

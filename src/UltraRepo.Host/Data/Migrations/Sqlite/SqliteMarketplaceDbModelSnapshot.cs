@@ -279,6 +279,96 @@ namespace UltraRepo.Data.Migrations.Sqlite
                     b.ToTable("notifications", (string)null);
                 });
 
+            modelBuilder.Entity("UltraRepo.Metering.IngestKey", b =>
+                {
+                    b.Property<Guid>("PublisherId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("publisher_id");
+
+                    b.Property<string>("TransactionId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("transaction_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<Guid>("EventId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("event_id");
+
+                    b.Property<DateTime>("EventTimestamp")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("event_timestamp");
+
+                    b.HasKey("PublisherId", "TransactionId")
+                        .HasName("pk_ingest_keys");
+
+                    b.ToTable("ingest_keys", (string)null);
+                });
+
+            modelBuilder.Entity("UltraRepo.Metering.UsageDaily", b =>
+                {
+                    b.Property<DateTime>("BucketStart")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("bucket_start");
+
+                    b.Property<Guid>("ConsumerId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("consumer_id");
+
+                    b.Property<string>("ServerName")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("server_name");
+
+                    b.Property<string>("Currency")
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("BillableTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("billable_tokens");
+
+                    b.Property<decimal>("Cost")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("cost");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("errors");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<long>("Requests")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("requests");
+
+                    b.Property<long>("TotalTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("total_tokens");
+
+                    b.HasKey("BucketStart", "ConsumerId", "ServerName", "Currency")
+                        .HasName("pk_usage_daily");
+
+                    b.HasIndex("ConsumerId", "BucketStart")
+                        .HasDatabaseName("ix_usage_daily_consumer_id_bucket_start");
+
+                    b.HasIndex("ServerName", "BucketStart")
+                        .HasDatabaseName("ix_usage_daily_server_name_bucket_start");
+
+                    b.ToTable("usage_daily", (string)null);
+                });
+
             modelBuilder.Entity("UltraRepo.Metering.UsageEvent", b =>
                 {
                     b.Property<Guid>("Id")
@@ -387,6 +477,11 @@ namespace UltraRepo.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("total_tokens");
 
+                    b.Property<string>("TransactionId")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("transaction_id");
+
                     b.HasKey("Id")
                         .HasName("pk_usage_events");
 
@@ -400,6 +495,67 @@ namespace UltraRepo.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_usage_events_consumer_id_server_name_period");
 
                     b.ToTable("usage_events", (string)null);
+                });
+
+            modelBuilder.Entity("UltraRepo.Metering.UsageHourly", b =>
+                {
+                    b.Property<DateTime>("BucketStart")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("bucket_start");
+
+                    b.Property<Guid>("ConsumerId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("consumer_id");
+
+                    b.Property<string>("ServerName")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("server_name");
+
+                    b.Property<string>("Currency")
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("BillableTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("billable_tokens");
+
+                    b.Property<decimal>("Cost")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("cost");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("errors");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<long>("Requests")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("requests");
+
+                    b.Property<long>("TotalTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("total_tokens");
+
+                    b.HasKey("BucketStart", "ConsumerId", "ServerName", "Currency")
+                        .HasName("pk_usage_hourly");
+
+                    b.HasIndex("ConsumerId", "BucketStart")
+                        .HasDatabaseName("ix_usage_hourly_consumer_id_bucket_start");
+
+                    b.HasIndex("ServerName", "BucketStart")
+                        .HasDatabaseName("ix_usage_hourly_server_name_bucket_start");
+
+                    b.ToTable("usage_hourly", (string)null);
                 });
 
             modelBuilder.Entity("UltraRepo.Pricing.PricingVersion", b =>

@@ -1,0 +1,141 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using UltraRepo.Data;
+
+namespace UltraRepo.Metering.Storage;
+
+/// <summary>
+/// Embedded store: one transaction per batch, a prepared <c>INSERT OR IGNORE</c> per event (the event id
+/// makes re-shipping harmless), and the hourly and daily rollups updated from the rows actually inserted.
+/// Costs stay exact decimals: rollup sums are added in .NET, not in SQLite's floating point.
+/// </summary>
+public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
+{
+    private const string InsertEvent = """
+        INSERT OR IGNORE INTO usage_events (id, timestamp, period, consumer_id, key_id, subscription_id, server_name, server_version,
+            method, target, json_rpc_id, session_id, input_tokens, output_tokens, total_tokens, latency_ms, outcome, http_status,
+            cost, currency, tokenizer, source, transaction_id)
+        VALUES ($id, $timestamp, $period, $consumer, $key, $subscription, $server, $version, $method, $target, $rpcId, $session,
+            $input, $output, $total, $latency, $outcome, $status, $cost, $currency, $tokenizer, $source, $transaction)
+        """;
+
+    public async Task<int> WriteAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct)
+    {
+        await using var connection = new SqliteConnection(options.SqliteConnectionString);
+        await connection.OpenAsync(ct);
+        await using (var pragma = connection.CreateCommand())
+        {
+            pragma.CommandText = "PRAGMA busy_timeout=10000;";
+            await pragma.ExecuteNonQueryAsync(ct);
+        }
+
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(ct);
+        var inserted = await InsertEventsAsync(connection, transaction, events, ct);
+        await UpsertRollupsAsync(connection, transaction, "usage_hourly", inserted, e => UsageBuckets.Hour(e.Timestamp), ct);
+        await UpsertRollupsAsync(connection, transaction, "usage_daily", inserted, e => UsageBuckets.Day(e.Timestamp), ct);
+        await transaction.CommitAsync(ct);
+        return inserted.Count;
+    }
+
+    private static async Task<List<UsageEvent>> InsertEventsAsync(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<UsageEvent> events, CancellationToken ct)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = InsertEvent;
+        var p = new Dictionary<string, SqliteParameter>();
+        foreach (var name in new[] { "id", "timestamp", "period", "consumer", "key", "subscription", "server", "version", "method", "target", "rpcId", "session", "input", "output", "total", "latency", "outcome", "status", "cost", "currency", "tokenizer", "source", "transaction" })
+        {
+            p[name] = command.Parameters.Add("$" + name, SqliteType.Text);
+        }
+
+        await command.PrepareAsync(ct);
+        var inserted = new List<UsageEvent>(events.Count);
+        foreach (var e in events)
+        {
+            p["id"].Value = SqliteValues.Guid(e.Id);
+            p["timestamp"].Value = SqliteValues.Instant(e.Timestamp);
+            p["period"].Value = e.Period;
+            p["consumer"].Value = SqliteValues.Guid(e.ConsumerId);
+            p["key"].Value = SqliteValues.Guid(e.KeyId);
+            p["subscription"].Value = SqliteValues.Guid(e.SubscriptionId);
+            p["server"].Value = e.ServerName;
+            p["version"].Value = (object?)e.ServerVersion ?? DBNull.Value;
+            p["method"].Value = (object?)e.Method ?? DBNull.Value;
+            p["target"].Value = (object?)e.Target ?? DBNull.Value;
+            p["rpcId"].Value = (object?)e.JsonRpcId ?? DBNull.Value;
+            p["session"].Value = (object?)e.SessionId ?? DBNull.Value;
+            p["input"].Value = e.InputTokens;
+            p["output"].Value = e.OutputTokens;
+            p["total"].Value = e.TotalTokens;
+            p["latency"].Value = e.LatencyMs;
+            p["outcome"].Value = e.Outcome;
+            p["status"].Value = e.HttpStatus;
+            p["cost"].Value = SqliteValues.Decimal(e.Cost);
+            p["currency"].Value = e.Currency;
+            p["tokenizer"].Value = (object?)e.Tokenizer ?? DBNull.Value;
+            p["source"].Value = e.Source;
+            p["transaction"].Value = (object?)e.TransactionId ?? DBNull.Value;
+            if (await command.ExecuteNonQueryAsync(ct) == 1)
+            {
+                inserted.Add(e);
+            }
+        }
+
+        return inserted;
+    }
+
+    private static async Task UpsertRollupsAsync(SqliteConnection connection, SqliteTransaction transaction, string table, List<UsageEvent> inserted, Func<UsageEvent, DateTime> bucket, CancellationToken ct)
+    {
+        foreach (var group in inserted.GroupBy(e => (Bucket: bucket(e), e.ConsumerId, e.ServerName, e.Currency)))
+        {
+            var delta = UsageBuckets.Sum(group);
+            var key = new object[] { SqliteValues.Instant(group.Key.Bucket), SqliteValues.Guid(group.Key.ConsumerId), group.Key.ServerName, group.Key.Currency };
+
+            await using var read = connection.CreateCommand();
+            read.Transaction = transaction;
+            read.CommandText = $"SELECT cost FROM {table} WHERE bucket_start = $b AND consumer_id = $c AND server_name = $s AND currency = $cur";
+            AddKey(read, key);
+            var existing = await read.ExecuteScalarAsync(ct) as string;
+            var cost = (existing is null ? 0m : decimal.Parse(existing, CultureInfo.InvariantCulture)) + delta.Cost;
+
+            await using var write = connection.CreateCommand();
+            write.Transaction = transaction;
+            write.CommandText = $"""
+                INSERT INTO {table} (bucket_start, consumer_id, server_name, currency, input_tokens, output_tokens, total_tokens, billable_tokens, cost, requests, errors)
+                VALUES ($b, $c, $s, $cur, $in, $out, $total, $billable, $cost, $requests, $errors)
+                ON CONFLICT (bucket_start, consumer_id, server_name, currency) DO UPDATE SET
+                    input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+                    total_tokens = total_tokens + excluded.total_tokens, billable_tokens = billable_tokens + excluded.billable_tokens,
+                    cost = $costTotal, requests = requests + excluded.requests, errors = errors + excluded.errors
+                """;
+            AddKey(write, key);
+            write.Parameters.AddWithValue("$in", delta.InputTokens);
+            write.Parameters.AddWithValue("$out", delta.OutputTokens);
+            write.Parameters.AddWithValue("$total", delta.TotalTokens);
+            write.Parameters.AddWithValue("$billable", delta.BillableTokens);
+            write.Parameters.AddWithValue("$cost", SqliteValues.Decimal(delta.Cost));
+            write.Parameters.AddWithValue("$costTotal", SqliteValues.Decimal(cost));
+            write.Parameters.AddWithValue("$requests", delta.Requests);
+            write.Parameters.AddWithValue("$errors", delta.Errors);
+            await write.ExecuteNonQueryAsync(ct);
+        }
+    }
+
+    private static void AddKey(SqliteCommand command, object[] key)
+    {
+        command.Parameters.AddWithValue("$b", key[0]);
+        command.Parameters.AddWithValue("$c", key[1]);
+        command.Parameters.AddWithValue("$s", key[2]);
+        command.Parameters.AddWithValue("$cur", key[3]);
+    }
+}
+
+/// <summary>Values in the text forms EF Core's SQLite provider uses, so EF reads what raw SQL wrote.</summary>
+internal static class SqliteValues
+{
+    public static object Guid(Guid? value) => value is { } g ? g.ToString().ToUpperInvariant() : DBNull.Value;
+
+    public static string Instant(DateTime value) => value.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture);
+
+    public static string Decimal(decimal value) => value.ToString("0.0###########################", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,125 @@
+using Prometheus;
+using UltraRepo.Metering.Spool;
+using UltraRepo.Metering.Storage;
+
+namespace UltraRepo.Metering;
+
+/// <summary>
+/// Moves usage events from this node's spool to the database in batches, idempotently (by event id),
+/// and checkpoints its position only after the database committed. While the database is unavailable
+/// events stay in the spool and the shipper retries with backoff; on shutdown it drains the spool.
+/// </summary>
+public sealed class UsageShipper(UsageSpool spool, IUsageStore store, TimeProvider clock, ILogger<UsageShipper> logger) : BackgroundService
+{
+    public const int BatchSize = 5000;
+    private static readonly Gauge SpoolEvents = Metrics.CreateGauge("usage_spool_depth_events", "Usage events appended to this node's spool and not yet in the database.");
+    private static readonly Gauge SpoolBytes = Metrics.CreateGauge("usage_spool_depth_bytes", "Bytes of usage events in this node's spool not yet shipped.");
+    private static readonly Gauge Lag = Metrics.CreateGauge("usage_shipping_lag_seconds", "Age of the oldest usage event not yet in the database (0 when none).");
+    private static readonly Counter Shipped = Metrics.CreateCounter("usage_events_shipped_total", "Usage events written to the database by this node.");
+    private static readonly Counter Failures = Metrics.CreateCounter("usage_shipping_failures_total", "Failed attempts to write a batch of usage events.");
+
+    private SpoolPosition _position;
+    private long _shippedEvents;
+    private long _backlogAtStart;
+
+    /// <summary>Events appended on this node that are not yet in the database.</summary>
+    public long Pending => Math.Max(0, spool.Appended + _backlogAtStart - Interlocked.Read(ref _shippedEvents));
+
+    public SpoolPosition Position => _position;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        _position = spool.LoadCheckpoint();
+        _backlogAtStart = spool.Read(_position, int.MaxValue).Events.Count;
+        if (_backlogAtStart > 0)
+        {
+            logger.LogInformation("Usage spool holds {Count} events not yet shipped; shipping them now", _backlogAtStart);
+        }
+
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (await ShipBatchAsync(stoppingToken) == 0)
+                {
+                    UpdateGauges(null);
+                    await spool.WaitForAppendAsync(TimeSpan.FromMilliseconds(100), stoppingToken);
+                }
+
+                failures = 0;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                failures++;
+                Failures.Inc();
+                var delay = TimeSpan.FromMilliseconds(Math.Min(5000, 100 * Math.Pow(2, Math.Min(failures, 6))));
+                logger.LogWarning("Shipping usage events failed ({Attempt}): {Error}; retrying in {Delay} ms", failures, e.GetBaseException().Message, delay.TotalMilliseconds);
+                UpdateGauges(null);
+                await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    /// <summary>Graceful shutdown: everything appended so far goes to the database (bounded by the host's shutdown timeout).</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (await ShipBatchAsync(cancellationToken) == 0)
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("Could not drain the usage spool at shutdown: {Error}; the events stay in the spool for the next start", e.GetBaseException().Message);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Ships one batch; returns how many events it read.</summary>
+    public async Task<int> ShipBatchAsync(CancellationToken ct)
+    {
+        var (events, next) = spool.Read(_position, BatchSize);
+        if (events.Count == 0)
+        {
+            if (next.CompareTo(_position) != 0)
+            {
+                _position = next;
+                spool.SaveCheckpoint(next);
+            }
+
+            return 0;
+        }
+
+        UpdateGauges(events[0]);
+        await store.WriteAsync(events, ct);
+        _position = next;
+        spool.SaveCheckpoint(next);
+        spool.DeleteShipped(next);
+        Interlocked.Add(ref _shippedEvents, events.Count);
+        Shipped.Inc(events.Count);
+        return events.Count;
+    }
+
+    private void UpdateGauges(UsageEvent? oldest)
+    {
+        SpoolEvents.Set(Pending);
+        SpoolBytes.Set(spool.BytesAfter(_position));
+        Lag.Set(oldest is null ? 0 : Math.Max(0, (clock.GetUtcNow().UtcDateTime - oldest.Timestamp).TotalSeconds));
+    }
+}
