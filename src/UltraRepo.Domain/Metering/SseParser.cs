@@ -20,7 +20,8 @@ public sealed record SseEvent(string? EventType, string? Id, ReadOnlyMemory<byte
 /// <remarks>
 /// One deliberate difference from EventSource: an event with fields but no data (an MCP priming event carries only an
 /// <c>id</c>) is dispatched with empty data instead of being dropped. Blank lines and comments alone dispatch nothing.
-/// Not thread-safe: one parser per stream.
+/// An event larger than the limit given to the constructor is skipped whole and counted in <see cref="OversizedEvents"/>,
+/// so a hostile stream cannot make the parser buffer without bound. Not thread-safe: one parser per stream.
 /// </remarks>
 public sealed class SseParser
 {
@@ -41,6 +42,19 @@ public sealed class SseParser
     private bool _afterCarriageReturn;
     private int _bomBytesSeen;
     private bool _pastBom;
+    private readonly int _maxEventBytes;
+    private bool _skippingEvent;
+    private bool _skippedLineHasBytes;
+
+    /// <param name="maxEventBytes">The most an event may buffer (its lines, data included); larger events are skipped.</param>
+    public SseParser(int maxEventBytes = int.MaxValue)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxEventBytes);
+        _maxEventBytes = maxEventBytes;
+    }
+
+    /// <summary>How many events were skipped for exceeding the size limit.</summary>
+    public long OversizedEvents { get; private set; }
 
     /// <summary>The last event ID set by the stream (what a client sends as Last-Event-ID on reconnect).</summary>
     public string? LastEventId { get; private set; }
@@ -72,15 +86,27 @@ public sealed class SseParser
                 return;
             }
 
-            if (_lineLength == 0)
+            if (_skippingEvent)
+            {
+                // An oversized event is skipped up to the blank line that ends it.
+                bool blank = end == 0 && !_skippedLineHasBytes;
+                _skippedLineHasBytes = false;
+                _skippingEvent = !blank;
+            }
+            else if (_lineLength == 0)
             {
                 ProcessLine(chunk[..end], onEvent); // the common case: a whole line inside the chunk, no copy
             }
             else
             {
                 AppendLine(chunk[..end]);
-                ProcessLine(_line.AsSpan(0, _lineLength), onEvent);
+                if (!_skippingEvent)
+                {
+                    ProcessLine(_line.AsSpan(0, _lineLength), onEvent);
+                }
+
                 _lineLength = 0;
+                _skippedLineHasBytes = false;
                 if (_line.Length > RetainedCapacity)
                 {
                     _line = new byte[InitialCapacity];
@@ -117,6 +143,8 @@ public sealed class SseParser
         _afterCarriageReturn = false;
         _bomBytesSeen = 0;
         _pastBom = false;
+        _skippingEvent = false;
+        _skippedLineHasBytes = false;
         if (_line.Length > RetainedCapacity)
         {
             _line = new byte[InitialCapacity];
@@ -247,6 +275,12 @@ public sealed class SseParser
 
     private void AppendData(ReadOnlySpan<byte> value)
     {
+        if (TooLarge(value.Length + 1))
+        {
+            SkipEvent();
+            return;
+        }
+
         int needed = _dataEnd + value.Length + 1;
         if (needed > _data.Length)
         {
@@ -266,6 +300,19 @@ public sealed class SseParser
 
     private void AppendLine(ReadOnlySpan<byte> bytes)
     {
+        if (_skippingEvent)
+        {
+            _skippedLineHasBytes |= !bytes.IsEmpty;
+            return;
+        }
+
+        if (TooLarge(bytes.Length))
+        {
+            SkipEvent();
+            _skippedLineHasBytes = !bytes.IsEmpty || _skippedLineHasBytes;
+            return;
+        }
+
         if (_lineLength + bytes.Length > _line.Length)
         {
             Array.Resize(ref _line, Math.Max(_line.Length * 2, _lineLength + bytes.Length));
@@ -273,5 +320,17 @@ public sealed class SseParser
 
         bytes.CopyTo(_line.AsSpan(_lineLength));
         _lineLength += bytes.Length;
+    }
+
+    private bool TooLarge(int adding) => (long)_lineLength + (_dataEnd - _eventStart) + adding > _maxEventBytes;
+
+    private void SkipEvent()
+    {
+        _skippingEvent = true;
+        _skippedLineHasBytes = _lineLength > 0;
+        _lineLength = 0;
+        _dataEnd = _eventStart;
+        ResetEventFields();
+        OversizedEvents++;
     }
 }

@@ -54,7 +54,6 @@ public static class GatewayExtensions
             pipeline.UseLoadBalancing();
         });
         app.MapMetrics("/metrics");
-        app.MapUsageApi();
         app.MapGatewaySettingsApi();
         return app;
     }

@@ -71,6 +71,7 @@ public static class MarketplaceHost
         app.MapSubscriptionsApi();
         app.MapBudgetsApi();
         app.MapGateway();
+        app.MapUsagePipeline();
         app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
         return app;
     }

@@ -45,6 +45,17 @@ public sealed class InMemoryUsageCounters(IRecordedUsage recorded) : IUsageCount
         }
     }
 
+    public async ValueTask<IReadOnlyList<Settlement>> SettleManyAsync(Reservation none, IReadOnlyList<long> tokens, Func<long, long, decimal> marginalCost, IReadOnlyList<BudgetLimit> budgets, CancellationToken ct)
+    {
+        var settlements = new List<Settlement>(tokens.Count);
+        foreach (var amount in tokens)
+        {
+            settlements.Add(await SettleAsync(none, amount, marginalCost, budgets, ct));
+        }
+
+        return settlements;
+    }
+
     private async ValueTask<Ledger> LedgerAsync(Guid consumerId, string period, CancellationToken ct)
     {
         Ledger ledger;

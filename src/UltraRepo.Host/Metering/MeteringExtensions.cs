@@ -21,6 +21,14 @@ public static class MeteringExtensions
         services.AddSingleton<UsageShipper>();
         services.AddHostedService(sp => sp.GetRequiredService<UsageShipper>());
         services.AddSingleton<IRecordedUsage, DatabaseRecordedUsage>();
+        services.AddScoped<Ingest.IngestUsage>();
         return builder;
+    }
+
+    public static IEndpointRouteBuilder MapUsagePipeline(this IEndpointRouteBuilder app)
+    {
+        app.MapUsageApi();
+        Ingest.IngestApi.MapIngestApi(app);
+        return app;
     }
 }

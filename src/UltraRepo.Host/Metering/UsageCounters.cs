@@ -50,6 +50,12 @@ public interface IUsageCounters
 
     /// <param name="marginalCost">Cost of <c>tokens</c> more tokens on top of <c>monthToDate</c> under the period's price.</param>
     ValueTask<Settlement> SettleAsync(Reservation reservation, long actualTokens, Func<long, long, decimal> marginalCost, IReadOnlyList<BudgetLimit> budgets, CancellationToken ct);
+
+    /// <summary>
+    /// Settles many unreserved usages of one consumer and listing in order (ingested batches): each gets
+    /// its own month-to-date position and marginal cost, as if settled one by one.
+    /// </summary>
+    ValueTask<IReadOnlyList<Settlement>> SettleManyAsync(Reservation none, IReadOnlyList<long> tokens, Func<long, long, decimal> marginalCost, IReadOnlyList<BudgetLimit> budgets, CancellationToken ct);
 }
 
 /// <summary>Usage already recorded for a consumer in a period, used to start counters after a restart.</summary>

@@ -135,6 +135,35 @@ public sealed class RedisUsageCounters(IConnectionMultiplexer redis, IRecordedUs
         return new Settlement(mtdBefore, mtdAfter, cost, UsageLimits.Crossings(budgets, totalsBefore, totalsAfter, reservation.ServerName, reservation.Currency));
     }
 
+    /// <summary>One script call for the whole group: the range it occupies is split in order afterwards.</summary>
+    public async ValueTask<IReadOnlyList<Settlement>> SettleManyAsync(Reservation none, IReadOnlyList<long> tokens, Func<long, long, decimal> marginalCost, IReadOnlyList<BudgetLimit> budgets, CancellationToken ct)
+    {
+        var total = tokens.Sum();
+        var costs = new List<decimal>(tokens.Count);
+        var group = await SettleAsync(none, total, (before, _) =>
+        {
+            var position = before;
+            foreach (var amount in tokens)
+            {
+                costs.Add(marginalCost(position, amount));
+                position += amount;
+            }
+
+            return costs.Sum();
+        }, budgets, ct);
+
+        var settlements = new List<Settlement>(tokens.Count);
+        var start = group.MonthToDateBefore;
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            var last = i == tokens.Count - 1;
+            settlements.Add(new Settlement(start, start + tokens[i], costs[i], last ? group.Crossings : []));
+            start += tokens[i];
+        }
+
+        return settlements;
+    }
+
     private async Task<RedisKey> SeededKeyAsync(Guid consumerId, string period, CancellationToken ct)
     {
         RedisKey key = $"ultrarepo:usage:{consumerId:N}:{period}";
