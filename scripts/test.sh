@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 
 eval "$(scripts/services.sh)" || { echo "could not start PostgreSQL/Redis"; echo "0 passed, 0 failed"; exit 1; }
 
+# Lago's JavaScript client (used to prove the ingest API is Lago-compatible).
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/lago-client && npm ci --no-audit --no-fund --loglevel=error) || echo "npm ci failed in tests/lago-client"
+fi
+
 results=artifacts/test-results
 rm -rf "$results"
 dotnet test UltraRepo.slnx -c Release --logger trx --results-directory "$results" "$@"

@@ -64,7 +64,7 @@ public sealed class MarketplaceApp : WebApplicationFactory<Program>
     public async Task<TestUser> CreateUserAsync(string? handle = null)
     {
         handle ??= $"user{Interlocked.Increment(ref _users)}";
-        var cookies = CreateClient(new WebApplicationFactoryClientOptions { HandleCookies = true });
+        var cookies = CreateClient(new WebApplicationFactoryClientOptions { HandleCookies = true, BaseAddress = ClientOptions.BaseAddress });
         var email = $"{handle}@example.com";
         const string password = "correct-horse-42";
         var register = await cookies.PostAsJsonAsync("/api/auth/register", new { email, password, handle });
