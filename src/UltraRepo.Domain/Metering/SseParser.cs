@@ -20,8 +20,9 @@ public sealed record SseEvent(string? EventType, string? Id, ReadOnlyMemory<byte
 /// <remarks>
 /// One deliberate difference from EventSource: an event with fields but no data (an MCP priming event carries only an
 /// <c>id</c>) is dispatched with empty data instead of being dropped. Blank lines and comments alone dispatch nothing.
-/// An event larger than the limit given to the constructor is skipped whole and counted in <see cref="OversizedEvents"/>,
-/// so a hostile stream cannot make the parser buffer without bound. Not thread-safe: one parser per stream.
+/// An event with a line, or data (its data lines plus a '\n' each), longer than the limit given to the constructor is
+/// skipped whole and counted in <see cref="OversizedEvents"/>, so a hostile stream cannot make the parser buffer without
+/// bound. Not thread-safe: one parser per stream.
 /// </remarks>
 public sealed class SseParser
 {
@@ -46,7 +47,7 @@ public sealed class SseParser
     private bool _skippingEvent;
     private bool _skippedLineHasBytes;
 
-    /// <param name="maxEventBytes">The most an event may buffer (its lines, data included); larger events are skipped.</param>
+    /// <param name="maxEventBytes">The longest line, and the most data, an event may have; larger events are skipped.</param>
     public SseParser(int maxEventBytes = int.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxEventBytes);
@@ -95,7 +96,14 @@ public sealed class SseParser
             }
             else if (_lineLength == 0)
             {
-                ProcessLine(chunk[..end], onEvent); // the common case: a whole line inside the chunk, no copy
+                if (end > _maxEventBytes)
+                {
+                    SkipEvent();
+                }
+                else
+                {
+                    ProcessLine(chunk[..end], onEvent); // the common case: a whole line inside the chunk, no copy
+                }
             }
             else
             {
@@ -275,7 +283,7 @@ public sealed class SseParser
 
     private void AppendData(ReadOnlySpan<byte> value)
     {
-        if (TooLarge(value.Length + 1))
+        if ((long)_dataEnd - _eventStart + value.Length + 1 > _maxEventBytes)
         {
             SkipEvent();
             return;
@@ -306,7 +314,7 @@ public sealed class SseParser
             return;
         }
 
-        if (TooLarge(bytes.Length))
+        if ((long)_lineLength + bytes.Length > _maxEventBytes)
         {
             SkipEvent();
             _skippedLineHasBytes = !bytes.IsEmpty || _skippedLineHasBytes;
@@ -321,8 +329,6 @@ public sealed class SseParser
         bytes.CopyTo(_line.AsSpan(_lineLength));
         _lineLength += bytes.Length;
     }
-
-    private bool TooLarge(int adding) => (long)_lineLength + (_dataEnd - _eventStart) + adding > _maxEventBytes;
 
     private void SkipEvent()
     {

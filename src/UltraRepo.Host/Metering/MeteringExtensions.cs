@@ -28,6 +28,7 @@ public static class MeteringExtensions
     public static IEndpointRouteBuilder MapUsagePipeline(this IEndpointRouteBuilder app)
     {
         app.MapUsageApi();
+        app.MapDashboardApi();
         Ingest.IngestApi.MapIngestApi(app);
         return app;
     }

@@ -1,0 +1,173 @@
+using System.Globalization;
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using UltraRepo.Accounts;
+using UltraRepo.Data;
+using UltraRepo.Domain.Common;
+using UltraRepo.Http;
+using UltraRepo.Registry;
+
+namespace UltraRepo.Metering;
+
+/// <summary>
+/// Dashboards, read from the hourly and daily rollups only (never raw events): a consumer's month,
+/// a publisher's analytics over their own listings, and the operator's overview. Amounts are exact
+/// decimal strings (rounding happens on invoices), so every figure reconciles with the raw events.
+/// </summary>
+public static class DashboardApi
+{
+    public static IEndpointRouteBuilder MapDashboardApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/consumer/usage", ConsumerMonth).WithTags("Dashboards").RequireAuthorization();
+        app.MapGet("/api/publisher/analytics", PublisherAnalytics).WithTags("Dashboards").RequireAuthorization();
+        app.MapGet("/api/admin/usage/overview", Overview).WithTags("Admin").RequireAuthorization(AdminApi.AdminPolicy);
+        return app;
+    }
+
+    public sealed record PackageUsage(string PackageId, string PackageName, long TokensUsed, string EstimatedCost, string Currency, long Requests, long Errors);
+
+    public sealed record ConsumerUsage(string Month, IReadOnlyList<PackageUsage> Packages, string? TotalCost, string? Currency, long TotalTokens, IReadOnlyDictionary<string, string> TotalsByCurrency, object? Invoice);
+
+    public sealed record DailyAnalytics(string Date, long Tokens, string Revenue, long Users);
+
+    public sealed record AnalyticsPeriod(string Start, string End);
+
+    public sealed record PublisherAnalyticsResponse(AnalyticsPeriod Period, string? TotalRevenue, string? Currency, long TotalTokens, long UniqueConsumers, IReadOnlyList<DailyAnalytics> DailyBreakdown, IReadOnlyDictionary<string, string> RevenueByCurrency);
+
+    public sealed record TopConsumer(Guid ConsumerId, string Handle, long Tokens);
+
+    public sealed record OperatorOverview(DateTime AsOf, IReadOnlyList<TopConsumer> TopConsumersLastHour, IReadOnlyDictionary<string, string> RevenueToday, double TokensPerSecond, long TokensToday, long RequestsToday);
+
+    /// <summary>Hook for billing to attach the consumer's draft invoice for the month.</summary>
+    public interface IDraftInvoices
+    {
+        Task<object?> ForConsumerAsync(Guid consumerId, string month, CancellationToken ct);
+    }
+
+    private static async Task<Results<Ok<ConsumerUsage>, ProblemHttpResult>> ConsumerMonth(
+        ClaimsPrincipal caller, MarketplaceDb db, TimeProvider clock, IServiceProvider services, CancellationToken ct, string? month = null)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        month ??= now.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+        if (!DateTime.TryParseExact(month, "yyyy-MM", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var start))
+        {
+            return Problems.Validation("query.month", "month must be YYYY-MM", month);
+        }
+
+        var end = start.AddMonths(1);
+        var consumerId = caller.GetUserId();
+        var rows = await db.UsageDaily.AsNoTracking()
+            .Where(r => r.ConsumerId == consumerId && r.BucketStart >= start && r.BucketStart < end)
+            .Select(r => new { r.ServerName, r.Currency, r.BillableTokens, r.Cost, r.Requests, r.Errors })
+            .ToListAsync(ct);
+        var names = rows.Select(r => r.ServerName).Distinct().ToList();
+        var titles = await Titles(db, names, ct);
+        var packages = rows
+            .GroupBy(r => (r.ServerName, r.Currency))
+            .Select(g => new PackageUsage(g.Key.ServerName, titles.GetValueOrDefault(g.Key.ServerName) ?? g.Key.ServerName,
+                g.Sum(r => r.BillableTokens), Money.Format(g.Sum(r => r.Cost)), g.Key.Currency, g.Sum(r => r.Requests), g.Sum(r => r.Errors)))
+            .OrderBy(p => p.PackageId, StringComparer.Ordinal)
+            .ToList();
+        var byCurrency = rows.GroupBy(r => r.Currency).ToDictionary(g => g.Key, g => Money.Format(g.Sum(r => r.Cost)));
+        var single = byCurrency.Count <= 1;
+        var invoice = services.GetService<IDraftInvoices>() is { } invoices ? await invoices.ForConsumerAsync(consumerId, month, ct) : null;
+        return TypedResults.Ok(new ConsumerUsage(month, packages,
+            single ? byCurrency.Values.FirstOrDefault() ?? "0" : null, single ? byCurrency.Keys.FirstOrDefault() ?? "USD" : null,
+            rows.Sum(r => r.BillableTokens), byCurrency, invoice));
+    }
+
+    private static async Task<Results<Ok<PublisherAnalyticsResponse>, ProblemHttpResult>> PublisherAnalytics(
+        ClaimsPrincipal caller, MarketplaceDb db, TimeProvider clock, CancellationToken ct,
+        [Microsoft.AspNetCore.Mvc.FromQuery(Name = "start_date")] string? startDate = null,
+        [Microsoft.AspNetCore.Mvc.FromQuery(Name = "end_date")] string? endDate = null)
+    {
+        var today = clock.GetUtcNow().UtcDateTime.Date;
+        var errors = new List<FieldError>();
+        var end = ParseDate(endDate, today, "query.end_date", errors);
+        var start = ParseDate(startDate, end.AddDays(-29), "query.start_date", errors);
+        if (errors.Count == 0 && (start > end || (end - start).TotalDays > 366))
+        {
+            errors.Add(new("query.start_date", "start_date must be on or before end_date, at most 366 days apart", startDate));
+        }
+
+        if (errors.Count > 0)
+        {
+            return Problems.Validation(errors);
+        }
+
+        var publisherId = caller.GetUserId();
+        var until = end.AddDays(1);
+        var mine = db.Listings.Where(l => l.OwnerId == publisherId).Select(l => l.ServerName);
+        var rows = await db.UsageDaily.AsNoTracking()
+            .Where(r => mine.Contains(r.ServerName) && r.BucketStart >= start && r.BucketStart < until)
+            .Select(r => new { r.BucketStart, r.ConsumerId, r.Currency, r.BillableTokens, r.Cost })
+            .ToListAsync(ct);
+        var daily = Enumerable.Range(0, (int)(end - start).TotalDays + 1)
+            .Select(d => start.AddDays(d))
+            .Select(day =>
+            {
+                var of = rows.Where(r => r.BucketStart == day).ToList();
+                return new DailyAnalytics(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), of.Sum(r => r.BillableTokens),
+                    Money.Format(of.Sum(r => r.Cost)), of.Select(r => r.ConsumerId).Distinct().LongCount());
+            })
+            .ToList();
+        var byCurrency = rows.GroupBy(r => r.Currency).ToDictionary(g => g.Key, g => Money.Format(g.Sum(r => r.Cost)));
+        var single = byCurrency.Count <= 1;
+        return TypedResults.Ok(new PublisherAnalyticsResponse(
+            new AnalyticsPeriod(start.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), end.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)),
+            single ? byCurrency.Values.FirstOrDefault() ?? "0" : null, single ? byCurrency.Keys.FirstOrDefault() ?? "USD" : null,
+            rows.Sum(r => r.BillableTokens), rows.Select(r => r.ConsumerId).Distinct().LongCount(), daily, byCurrency));
+    }
+
+    private static async Task<Ok<OperatorOverview>> Overview(MarketplaceDb db, TimeProvider clock, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        var hour = new DateTime(now.Year, now.Month, now.Day, now.Hour, 0, 0, DateTimeKind.Utc);
+        var previous = hour.AddHours(-1);
+        var lastHours = await db.UsageHourly.AsNoTracking()
+            .Where(r => r.BucketStart >= previous)
+            .Select(r => new { r.BucketStart, r.ConsumerId, r.TotalTokens })
+            .ToListAsync(ct);
+        // "Last hour" from hourly buckets: the current hour so far and the part of the previous hour still inside the window.
+        var previousShare = 1 - (now - hour).TotalHours;
+        var top = lastHours
+            .GroupBy(r => r.ConsumerId)
+            .Select(g => (Consumer: g.Key, Tokens: (long)Math.Round(g.Sum(r => r.BucketStart == hour ? r.TotalTokens : r.TotalTokens * previousShare))))
+            .OrderByDescending(x => x.Tokens).Take(10).ToList();
+        var ids = top.Select(t => t.Consumer).ToList();
+        var handles = await db.Users.AsNoTracking().Where(u => ids.Contains(u.Id)).ToDictionaryAsync(u => u.Id, u => u.Handle, ct);
+        var today = now.Date;
+        var todayRows = await db.UsageDaily.AsNoTracking().Where(r => r.BucketStart == today)
+            .Select(r => new { r.Currency, r.Cost, r.TotalTokens, r.Requests }).ToListAsync(ct);
+        var window = (now - previous).TotalSeconds;
+        return TypedResults.Ok(new OperatorOverview(
+            now,
+            top.Select(t => new TopConsumer(t.Consumer, handles.GetValueOrDefault(t.Consumer) ?? "", t.Tokens)).ToList(),
+            todayRows.GroupBy(r => r.Currency).ToDictionary(g => g.Key, g => Money.Format(g.Sum(r => r.Cost))),
+            window <= 0 ? 0 : Math.Round(lastHours.Sum(r => r.TotalTokens) / window, 3),
+            todayRows.Sum(r => r.TotalTokens),
+            todayRows.Sum(r => r.Requests)));
+    }
+
+    private static DateTime ParseDate(string? text, DateTime fallback, string location, List<FieldError> errors)
+    {
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var date))
+        {
+            return DateTime.SpecifyKind(date, DateTimeKind.Utc);
+        }
+
+        errors.Add(new(location, "dates are YYYY-MM-DD", text));
+        return fallback;
+    }
+
+    private static async Task<Dictionary<string, string?>> Titles(MarketplaceDb db, List<string> names, CancellationToken ct) =>
+        await db.RegistryEntries.AsNoTracking()
+            .Where(e => e.IsLatest && names.Contains(e.ServerName))
+            .ToDictionaryAsync(e => e.ServerName, e => e.Title, ct);
+}
