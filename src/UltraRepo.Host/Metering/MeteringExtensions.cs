@@ -22,6 +22,9 @@ public static class MeteringExtensions
         services.AddHostedService(sp => sp.GetRequiredService<UsageShipper>());
         services.AddSingleton<IRecordedUsage, DatabaseRecordedUsage>();
         services.AddScoped<Ingest.IngestUsage>();
+        services.AddOptions<UsageRetentionOptions>().BindConfiguration("Usage:Retention");
+        services.AddSingleton<UsageMaintenance>();
+        services.AddHostedService(sp => sp.GetRequiredService<UsageMaintenance>());
         return builder;
     }
 
