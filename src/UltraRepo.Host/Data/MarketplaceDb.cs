@@ -28,6 +28,18 @@ public abstract class MarketplaceDb(DbContextOptions options) : DbContext(option
     public DbSet<Metering.UsageHourly> UsageHourly => Set<Metering.UsageHourly>();
     public DbSet<Metering.UsageDaily> UsageDaily => Set<Metering.UsageDaily>();
     public DbSet<Metering.IngestKey> IngestKeys => Set<Metering.IngestKey>();
+    public DbSet<Billing.Invoice> Invoices => Set<Billing.Invoice>();
+    public DbSet<Billing.InvoiceLine> InvoiceLines => Set<Billing.InvoiceLine>();
+    public DbSet<Billing.BilledUsage> BilledUsage => Set<Billing.BilledUsage>();
+    public DbSet<Billing.BillingPeriod> BillingPeriods => Set<Billing.BillingPeriod>();
+    public DbSet<Billing.BillingCounter> BillingCounters => Set<Billing.BillingCounter>();
+    public DbSet<Billing.LedgerEntry> LedgerEntries => Set<Billing.LedgerEntry>();
+    public DbSet<Billing.Payout> Payouts => Set<Billing.Payout>();
+    public DbSet<Billing.PayoutAccount> PayoutAccounts => Set<Billing.PayoutAccount>();
+    public DbSet<Billing.ProcessedWebhook> ProcessedWebhooks => Set<Billing.ProcessedWebhook>();
+    public DbSet<Billing.License> Licenses => Set<Billing.License>();
+    public DbSet<Billing.SigningKey> SigningKeys => Set<Billing.SigningKey>();
+    public DbSet<Billing.PaymentCustomer> PaymentCustomers => Set<Billing.PaymentCustomer>();
 
     public abstract DatabaseProvider Provider { get; }
 

@@ -2,6 +2,7 @@ using System.Text.Json.Serialization;
 using Scalar.AspNetCore;
 using UltraRepo.Accounts;
 using UltraRepo.Data;
+using UltraRepo.Billing;
 using UltraRepo.Budgets;
 using UltraRepo.Demo;
 using UltraRepo.Gateway;
@@ -49,6 +50,7 @@ public static class MarketplaceHost
         builder.AddScaleOut();
         builder.AddUsagePipeline();
         builder.AddGateway();
+        builder.AddBilling();
         builder.Services.AddSingleton(TimeProvider.System);
         return builder;
     }
@@ -72,6 +74,7 @@ public static class MarketplaceHost
         app.MapBudgetsApi();
         app.MapGateway();
         app.MapUsagePipeline();
+        app.MapBillingApi();
         app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
         return app;
     }
