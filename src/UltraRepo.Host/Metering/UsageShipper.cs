@@ -9,7 +9,7 @@ namespace UltraRepo.Metering;
 /// and checkpoints its position only after the database committed. While the database is unavailable
 /// events stay in the spool and the shipper retries with backoff; on shutdown it drains the spool.
 /// </summary>
-public sealed class UsageShipper(UsageSpool spool, IUsageStore store, TimeProvider clock, ILogger<UsageShipper> logger) : BackgroundService
+public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerable<IShippedUsageObserver> observers, TimeProvider clock, ILogger<UsageShipper> logger) : BackgroundService
 {
     public const int BatchSize = 5000;
     private static readonly Gauge SpoolEvents = Metrics.CreateGauge("usage_spool_depth_events", "Usage events appended to this node's spool and not yet in the database.");
@@ -108,6 +108,12 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, TimeProvid
 
         UpdateGauges(events[0]);
         await store.WriteAsync(events, ct);
+        // Before the checkpoint: after a crash the batch is read again, so observers see it at least once.
+        foreach (var observer in observers)
+        {
+            await observer.OnShippedAsync(events, ct);
+        }
+
         _position = next;
         spool.SaveCheckpoint(next);
         spool.DeleteShipped(next);
@@ -122,4 +128,10 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, TimeProvid
         SpoolBytes.Set(spool.BytesAfter(_position));
         Lag.Set(oldest is null ? 0 : Math.Max(0, (clock.GetUtcNow().UtcDateTime - oldest.Timestamp).TotalSeconds));
     }
+}
+
+/// <summary>Told about every batch once it is in the database (at least once; e.g. the optional Lago sync).</summary>
+public interface IShippedUsageObserver
+{
+    Task OnShippedAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct);
 }
