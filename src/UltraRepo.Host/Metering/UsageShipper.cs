@@ -12,6 +12,12 @@ namespace UltraRepo.Metering;
 public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerable<IShippedUsageObserver> observers, TimeProvider clock, ILogger<UsageShipper> logger) : BackgroundService
 {
     public const int BatchSize = 5000;
+
+    public UsageShipper(UsageSpool spool, IUsageStore store, TimeProvider clock, ILogger<UsageShipper> logger)
+        : this(spool, store, [], clock, logger)
+    {
+    }
+
     private static readonly Gauge SpoolEvents = Metrics.CreateGauge("usage_spool_depth_events", "Usage events appended to this node's spool and not yet in the database.");
     private static readonly Gauge SpoolBytes = Metrics.CreateGauge("usage_spool_depth_bytes", "Bytes of usage events in this node's spool not yet shipped.");
     private static readonly Gauge Lag = Metrics.CreateGauge("usage_shipping_lag_seconds", "Age of the oldest usage event not yet in the database (0 when none).");
