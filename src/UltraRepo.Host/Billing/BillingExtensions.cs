@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using UltraRepo.Billing.Stripe;
 using UltraRepo.Data;
 using UltraRepo.Domain.Common;
 using UltraRepo.Metering;
@@ -16,6 +17,12 @@ public static class BillingExtensions
         services.AddOptions<BillingOptions>().BindConfiguration("Billing");
         services.AddOptions<MailOptions>().BindConfiguration("Billing:Mail");
         services.TryAddSingleton<IPaymentProvider, ManualPayments>();
+        if (StripeOptions.IsConfigured(builder.Configuration))
+        {
+            // Billing:Stripe:SecretKey set: Stripe replaces manual payments and POST /api/payments/stripe/webhook is mapped.
+            builder.AddStripePayments();
+        }
+
         services.AddSingleton<IInvoiceMailer, InvoiceMailer>();
         services.AddSingleton<LicenseSigner>();
         services.Replace(ServiceDescriptor.Singleton<ILicenseCheck, DatabaseLicenseCheck>());

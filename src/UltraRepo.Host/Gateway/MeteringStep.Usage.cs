@@ -69,7 +69,9 @@ internal sealed partial class MeteringStep
                 : !exchange.Answered ? UsageOutcome.UpstreamError
                 : exchange.AnsweredWithError ? UsageOutcome.RpcError
                 : UsageOutcome.Ok;
-            await SettleAsync(r, entitlement, first ? reservation : Reservation.None(r.ConsumerId, r.Listing.ServerName, entitlement.Period, entitlement.Plan.Currency),
+            // An initialize response creates the session: record it on the exchange that created it.
+            var settled = r.SessionId is null && NewSessionId(r.Http) is { } created ? r with { SessionId = created } : r;
+            await SettleAsync(settled, entitlement, first ? reservation : Reservation.None(r.ConsumerId, r.Listing.ServerName, entitlement.Period, entitlement.Plan.Currency),
                 exchange, outcome, status);
             first = false;
         }
@@ -97,7 +99,7 @@ internal sealed partial class MeteringStep
             Method = Truncate(exchange.Method, 128),
             Target = Truncate(exchange.Request.Target, 512),
             JsonRpcId = Truncate(exchange.Request.Id, 128),
-            SessionId = Truncate(r.SessionId ?? NewSessionId(r.Http), 128),
+            SessionId = Truncate(r.SessionId, 128),
             InputTokens = exchange.InputTokens,
             OutputTokens = exchange.OutputTokens,
             TotalTokens = exchange.InputTokens + exchange.OutputTokens,
@@ -239,20 +241,34 @@ internal sealed partial class MeteringStep
             return;
         }
 
-        await ProxyAsync(r, next, endpoint, observer: null);
-        var accepted = r.Http.Response.StatusCode is >= 200 and < 300;
-        var first = true;
-        foreach (var exchange in exchanges)
+        // Registered before forwarding: the upstream may answer on the stream before its 202.
+        var shares = exchanges.Select((e, i) => i == 0 ? reservation : Reservation.None(r.ConsumerId, r.Listing.ServerName, entitlement.Period, entitlement.Plan.Currency)).ToList();
+        for (var i = 0; i < exchanges.Count; i++)
         {
-            var share = first ? reservation : Reservation.None(r.ConsumerId, r.Listing.ServerName, entitlement.Period, entitlement.Plan.Currency);
-            first = false;
-            if (accepted && exchange.ExpectsResponse && exchange.Request.Id is { } id)
+            if (exchanges[i].ExpectsResponse && exchanges[i].Request.Id is { } id)
             {
-                session.AddPending(id, new LegacySseSessions.Pending(r, entitlement, share, exchange));
+                session.AddPending(id, new LegacySseSessions.Pending(r, entitlement, shares[i], exchanges[i]));
+            }
+        }
+
+        await ProxyAsync(r, next, endpoint, observer: null);
+        var status = r.Http.Response.StatusCode;
+        var accepted = status is >= 200 and < 300;
+        for (var i = 0; i < exchanges.Count; i++)
+        {
+            var exchange = exchanges[i];
+            if (exchange.ExpectsResponse && exchange.Request.Id is { } id)
+            {
+                // Refused by the upstream: no answer will come. Otherwise the stream settles it (or already did).
+                if (!accepted && session.TryComplete(id, out var pending))
+                {
+                    await SettleAsync(r, entitlement, pending.Reservation, exchange, UsageOutcome.UpstreamError, status);
+                }
+
                 continue;
             }
 
-            await SettleAsync(r, entitlement, share, exchange, accepted ? UsageOutcome.Ok : UsageOutcome.UpstreamError, r.Http.Response.StatusCode);
+            await SettleAsync(r, entitlement, shares[i], exchange, accepted ? UsageOutcome.Ok : UsageOutcome.UpstreamError, status);
         }
     }
 

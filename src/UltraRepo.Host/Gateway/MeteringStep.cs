@@ -14,10 +14,14 @@ using Yarp.ReverseProxy.Model;
 namespace UltraRepo.Gateway;
 
 /// <summary>One request through the gateway: who, to which listing and version, since when.</summary>
+/// <remarks>
+/// A request may be settled after its HTTP exchange ended (legacy SSE answers arrive on the stream), so
+/// everything settlement needs is captured here; <see cref="Http"/> is only used while the request runs.
+/// </remarks>
 internal sealed record MeteredRequest(HttpContext Http, GatewayListing Listing, GatewayUpstream Upstream, ResolvedKey Key, DateTime Now, long Started)
 {
     public Guid ConsumerId => Key.User.Id;
-    public string? SessionId => Http.Request.Headers["Mcp-Session-Id"].ToString() is { Length: > 0 } s ? s : null;
+    public string? SessionId { get; init; } = Http.Request.Headers["Mcp-Session-Id"].ToString() is { Length: > 0 } s ? s : null;
     public ITokenCounter Tokenizer { get; } = Tokenizers.Get(Listing.Tokenizer);
 }
 
@@ -326,7 +330,7 @@ internal sealed partial class MeteringStep(
         });
 
         var original = http.Response.Body;
-        var tap = observer is null ? null : new ResponseTapStream(original, http.Response, observer, rewriteEndpoint);
+        var tap = observer is null ? null : new ResponseTapStream(original, http.Response, observer, rewriteEndpoint, logger);
         if (tap is not null)
         {
             http.Response.Body = tap;

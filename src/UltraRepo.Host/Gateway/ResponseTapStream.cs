@@ -17,7 +17,7 @@ public interface IResponseObserver
 /// they pass and handed on one by one; a JSON body is kept (up to a cap) and handed on at the end.
 /// For legacy SSE upstreams the first <c>endpoint</c> event is rewritten to point back at the gateway.
 /// </summary>
-public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResponseObserver observer, Func<string, string>? rewriteEndpoint) : Stream
+public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResponseObserver observer, Func<string, string>? rewriteEndpoint, ILogger logger) : Stream
 {
     private const int MaxJsonBytes = 16 * 1024 * 1024;
     private readonly SseParser _sse = new();
@@ -92,7 +92,7 @@ public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResp
         if (_mode == Mode.Json && _json is { WrittenCount: > 0 })
         {
             var start = Stopwatch.GetTimestamp();
-            await observer.OnMessageAsync(_json.WrittenMemory, ct);
+            await ObserveSafelyAsync(_json.WrittenMemory, ct);
             _observeTicks += Stopwatch.GetTimestamp() - start;
         }
     }
@@ -109,7 +109,7 @@ public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResp
                 {
                     if (!e.Data.IsEmpty)
                     {
-                        await observer.OnMessageAsync(e.Data, ct);
+                        await ObserveSafelyAsync(e.Data, ct);
                     }
                 }
 
@@ -167,6 +167,19 @@ public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResp
         {
             await inner.WriteAsync(rest, ct);
             await ObserveAsync(rest, ct);
+        }
+    }
+
+    /// <summary>Metering must never break the consumer's stream: a failure is logged and the bytes keep flowing.</summary>
+    private async ValueTask ObserveSafelyAsync(ReadOnlyMemory<byte> json, CancellationToken ct)
+    {
+        try
+        {
+            await observer.OnMessageAsync(json, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError(e, "Metering an upstream message failed; the message was forwarded unmetered");
         }
     }
 

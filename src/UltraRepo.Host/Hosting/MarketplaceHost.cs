@@ -8,6 +8,7 @@ using UltraRepo.Demo;
 using UltraRepo.Gateway;
 using UltraRepo.Subscriptions;
 using UltraRepo.Http;
+using UltraRepo.Lago;
 using UltraRepo.Metering;
 using UltraRepo.Registry;
 using UltraRepo.ScaleOut;
@@ -51,6 +52,7 @@ public static class MarketplaceHost
         builder.AddUsagePipeline();
         builder.AddGateway();
         builder.AddBilling();
+        builder.AddLagoSync();
         builder.Services.AddSingleton(TimeProvider.System);
         return builder;
     }
@@ -75,6 +77,7 @@ public static class MarketplaceHost
         app.MapGateway();
         app.MapUsagePipeline();
         app.MapBillingApi();
+        app.MapLagoSync();
         app.MapGet("/", () => Results.Redirect("/docs")).ExcludeFromDescription();
         return app;
     }

@@ -29,12 +29,21 @@ namespace UltraRepo.Host.Tests.Infrastructure;
 /// when <see cref="UpstreamOptions.EnableLegacySse"/> and not <see cref="UpstreamOptions.Stateless"/>. The SDK maps the same
 /// pair under every MapMcp prefix, so <c>/mcp/sse</c> and <c>/legacy</c> (Streamable HTTP) also answer.</item>
 /// <item><c>/raw/malformed-json</c>, <c>/raw/malformed-sse</c>, <c>/raw/hang</c>, <c>/raw/sse-slow?delayMs=</c>,
-/// <c>/raw/status/{code}</c>: POST only, not MCP.</item>
+/// <c>/raw/status/{code}</c>, <c>/raw/json-result</c>: POST only, not MCP.</item>
+/// <item><c>/raw/eager-sse</c> (GET) and <c>/raw/eager-message?sessionId=…</c> (POST): a bare HTTP+SSE server that puts each
+/// request's answer on the stream before it answers the POST with 202.</item>
 /// </list>
 /// </remarks>
 public sealed class UpstreamMcpServer : IAsyncDisposable
 {
+    /// <summary>The text of every tool result <c>/raw/json-result</c> answers with.</summary>
+    public const string JsonResultText = "answered as plain JSON";
+
+    /// <summary>The text of every tool result <c>/raw/eager-message</c> puts on its stream.</summary>
+    public const string EagerResultText = "answered before accepted";
+
     private readonly WebApplication _app;
+    private readonly ConcurrentDictionary<string, System.Threading.Channels.Channel<(string Json, TaskCompletionSource Sent)>> _eagerStreams = new();
     private int _activeRequests;
     private int _activeStreams;
     private int _abortedRequests;
@@ -100,6 +109,7 @@ public sealed class UpstreamMcpServer : IAsyncDisposable
         }
 
         MapRaw(app.MapGroup("/raw"));
+        server.MapEagerLegacySse(app.MapGroup("/raw"));
 
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
@@ -236,7 +246,69 @@ public sealed class UpstreamMcpServer : IAsyncDisposable
             await WriteResultAsync(context.Response, id, "late");
         });
 
+        // A valid JSON-RPC answer as application/json (the SDK server only answers with SSE): one tool result per
+        // request, echoing its id; an array (batch) gets an array of results, one per element that has an id.
+        raw.MapPost("/json-result", async (HttpContext context) =>
+        {
+            using var body = await JsonDocument.ParseAsync(context.Request.Body);
+            var root = body.RootElement;
+            var answer = root.ValueKind == JsonValueKind.Array
+                ? "[" + string.Join(",", root.EnumerateArray().Where(HasId).Select(JsonResult)) + "]"
+                : JsonResult(root);
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(answer);
+        });
+
         raw.MapPost("/status/{code:int}", (int code) => Results.Text($"upstream status {code}", "text/plain", statusCode: code));
+    }
+
+    // Legal HTTP+SSE, and the order a fast server produces: the response is on the stream before the POST's 202.
+    private void MapEagerLegacySse(RouteGroupBuilder raw)
+    {
+        raw.MapGet("/eager-sse", async (HttpContext context, IHostApplicationLifetime lifetime) =>
+        {
+            var session = Guid.NewGuid().ToString("N");
+            var outbox = System.Threading.Channels.Channel.CreateUnbounded<(string Json, TaskCompletionSource Sent)>();
+            _eagerStreams[session] = outbox;
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+            try
+            {
+                StartEventStream(context.Response);
+                await context.Response.WriteAsync($"event: endpoint\ndata: /raw/eager-message?sessionId={session}\n\n", stop.Token);
+                await context.Response.Body.FlushAsync(stop.Token);
+                await foreach (var (json, sent) in outbox.Reader.ReadAllAsync(stop.Token))
+                {
+                    await context.Response.WriteAsync($"event: message\ndata: {json}\n\n", stop.Token);
+                    await context.Response.Body.FlushAsync(stop.Token);
+                    sent.TrySetResult();
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The caller closed the stream (or the host is stopping).
+            }
+            finally
+            {
+                _eagerStreams.TryRemove(session, out _);
+            }
+        });
+
+        raw.MapPost("/eager-message", async (HttpContext context, string sessionId) =>
+        {
+            if (!_eagerStreams.TryGetValue(sessionId, out var outbox))
+            {
+                return Results.NotFound();
+            }
+
+            var id = await RequestIdAsync(context.Request);
+            var sent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await outbox.Writer.WriteAsync(
+                ($"{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"{EagerResultText}\"}}]}}}}", sent));
+            await sent.Task.WaitAsync(TimeSpan.FromSeconds(5));
+            // Long enough for the answer to cross whatever proxy sits in between before the acceptance does.
+            await Task.Delay(200);
+            return Results.Text("Accepted", "text/plain", statusCode: StatusCodes.Status202Accepted);
+        });
     }
 
     private static void StartEventStream(HttpResponse response)
@@ -248,6 +320,11 @@ public sealed class UpstreamMcpServer : IAsyncDisposable
 
     private static Task WriteResultAsync(HttpResponse response, string id, string text) =>
         response.WriteAsync($"event: message\ndata: {{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"{text}\"}}]}}}}\n\n");
+
+    private static bool HasId(JsonElement message) => message.ValueKind == JsonValueKind.Object && message.TryGetProperty("id", out _);
+
+    private static string JsonResult(JsonElement request) =>
+        $"{{\"jsonrpc\":\"2.0\",\"id\":{(HasId(request) ? request.GetProperty("id").GetRawText() : "1")},\"result\":{{\"content\":[{{\"type\":\"text\",\"text\":\"{JsonResultText}\"}}]}}}}";
 
     /// <summary>The JSON-RPC id of the posted request, as raw JSON, so a gateway that renumbers ids still matches; <c>1</c> otherwise.</summary>
     private static async Task<string> RequestIdAsync(HttpRequest request)
