@@ -10,11 +10,13 @@ public sealed record ResolvedKey(Guid KeyId, User User);
 /// <summary>
 /// Resolves API keys to their owner with a short in-memory cache, so the gateway's hot path
 /// does not query the database per request. Revocation evicts the local entry at once; other
-/// nodes see it when their entry expires (<see cref="CacheLifetime"/>).
+/// nodes see it when their entry turns stale (<see cref="CacheLifetime"/>). While the database is
+/// unreachable, a stale entry keeps being used (for up to <see cref="StaleLimit"/>) instead of failing.
 /// </summary>
-public sealed class ApiKeyResolver(IServiceScopeFactory scopes, IMemoryCache cache, TimeProvider clock)
+public sealed class ApiKeyResolver(IServiceScopeFactory scopes, IMemoryCache cache, TimeProvider clock, ILogger<ApiKeyResolver> logger)
 {
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan StaleLimit = TimeSpan.FromHours(1);
     private static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
 
     public async ValueTask<ResolvedKey?> ResolveAsync(string key, CancellationToken cancellationToken)
@@ -25,27 +27,38 @@ public sealed class ApiKeyResolver(IServiceScopeFactory scopes, IMemoryCache cac
         }
 
         var hash = ApiKeySecrets.Hash(key);
-        if (cache.TryGetValue(CacheKey(hash), out CachedKey? cached) && cached is not null)
+        var now = clock.GetUtcNow().UtcDateTime;
+        cache.TryGetValue(CacheKey(hash), out CachedKey? cached);
+        if (cached is not null && now - cached.LoadedAt < CacheLifetime)
         {
             await TouchAsync(cached, cancellationToken);
             return cached.Resolved;
         }
 
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
-        var row = await db.ApiKeys.AsNoTracking()
-            .Where(k => k.Hash == hash && k.RevokedAt == null)
-            .Join(db.Users, k => k.UserId, u => u.Id, (k, u) => new { k.Id, k.LastUsedAt, User = u })
-            .FirstOrDefaultAsync(cancellationToken);
-        if (row is null)
+        try
         {
-            return null;
-        }
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+            var row = await db.ApiKeys.AsNoTracking()
+                .Where(k => k.Hash == hash && k.RevokedAt == null)
+                .Join(db.Users, k => k.UserId, u => u.Id, (k, u) => new { k.Id, k.LastUsedAt, User = u })
+                .FirstOrDefaultAsync(cancellationToken);
+            if (row is null)
+            {
+                cache.Remove(CacheKey(hash));
+                return null;
+            }
 
-        var entry = new CachedKey(new ResolvedKey(row.Id, row.User)) { LastUsedWritten = row.LastUsedAt ?? DateTime.MinValue };
-        cache.Set(CacheKey(hash), entry, CacheLifetime);
-        await TouchAsync(entry, cancellationToken);
-        return entry.Resolved;
+            var entry = new CachedKey(new ResolvedKey(row.Id, row.User), now) { LastUsedWritten = row.LastUsedAt ?? DateTime.MinValue };
+            cache.Set(CacheKey(hash), entry, StaleLimit);
+            await TouchAsync(entry, cancellationToken);
+            return entry.Resolved;
+        }
+        catch (Exception e) when (cached is not null && e is not OperationCanceledException)
+        {
+            logger.LogWarning("Key lookup failed ({Error}); using the cached owner", e.GetBaseException().Message);
+            return cached.Resolved;
+        }
     }
 
     public void Evict(string hash) => cache.Remove(CacheKey(hash));
@@ -60,17 +73,26 @@ public sealed class ApiKeyResolver(IServiceScopeFactory scopes, IMemoryCache cac
         }
 
         entry.LastUsedWritten = now;
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
-        var keyId = entry.Resolved.KeyId;
-        await db.ApiKeys.Where(k => k.Id == keyId).ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, now), cancellationToken);
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+            var keyId = entry.Resolved.KeyId;
+            await db.ApiKeys.Where(k => k.Id == keyId).ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, now), cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Bookkeeping only: never fail a request over it.
+            logger.LogDebug("Could not record a key's last use: {Error}", e.GetBaseException().Message);
+        }
     }
 
     private static string CacheKey(string hash) => "apikey:" + hash;
 
-    private sealed class CachedKey(ResolvedKey resolved)
+    private sealed class CachedKey(ResolvedKey resolved, DateTime loadedAt)
     {
         public ResolvedKey Resolved { get; } = resolved;
+        public DateTime LoadedAt { get; } = loadedAt;
         public DateTime LastUsedWritten { get; set; }
     }
 }

@@ -5,25 +5,41 @@ using UltraRepo.Metering;
 
 namespace UltraRepo.Budgets;
 
-/// <summary>Consumers' budgets for the gateway's hot path, cached briefly (changes on this node apply at once).</summary>
-public sealed class BudgetCache(IServiceScopeFactory scopes, IMemoryCache cache)
+/// <summary>
+/// Consumers' budgets for the gateway's hot path, cached briefly (changes on this node apply at once).
+/// While the database is unreachable the last known budgets keep applying.
+/// </summary>
+public sealed class BudgetCache(IServiceScopeFactory scopes, IMemoryCache cache, TimeProvider clock, ILogger<BudgetCache> logger)
 {
     private static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan StaleLimit = TimeSpan.FromHours(1);
 
     public async ValueTask<IReadOnlyList<BudgetLimit>> ForConsumerAsync(Guid consumerId, CancellationToken ct)
     {
-        if (cache.TryGetValue(Key(consumerId), out IReadOnlyList<BudgetLimit>? cached) && cached is not null)
+        var now = clock.GetUtcNow().UtcDateTime;
+        cache.TryGetValue(Key(consumerId), out Cached? cached);
+        if (cached is not null && now - cached.LoadedAt < Lifetime)
         {
-            return cached;
+            return cached.Limits;
         }
 
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
-        var rows = await db.Budgets.AsNoTracking().Where(b => b.ConsumerId == consumerId).ToListAsync(ct);
-        IReadOnlyList<BudgetLimit> limits = rows.Select(b => new BudgetLimit(b.Id, b.ServerName, b.TokenLimit, b.AmountLimit, b.Currency, b.AlertOnly, b.Thresholds)).ToList();
-        cache.Set(Key(consumerId), limits, Lifetime);
-        return limits;
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+            var rows = await db.Budgets.AsNoTracking().Where(b => b.ConsumerId == consumerId).ToListAsync(ct);
+            IReadOnlyList<BudgetLimit> limits = rows.Select(b => new BudgetLimit(b.Id, b.ServerName, b.TokenLimit, b.AmountLimit, b.Currency, b.AlertOnly, b.Thresholds)).ToList();
+            cache.Set(Key(consumerId), new Cached(limits, now), StaleLimit);
+            return limits;
+        }
+        catch (Exception e) when (cached is not null && e is not OperationCanceledException)
+        {
+            logger.LogWarning("Budget lookup failed ({Error}); using the last known budgets", e.GetBaseException().Message);
+            return cached.Limits;
+        }
     }
+
+    private sealed record Cached(IReadOnlyList<BudgetLimit> Limits, DateTime LoadedAt);
 
     public void Forget(Guid consumerId) => cache.Remove(Key(consumerId));
 

@@ -18,6 +18,7 @@ public static class GatewayErrors
     public const int UpstreamTimeout = -32011;
     public const int TooLarge = -32013;
     public const int HeaderMismatch = -32020;
+    public const int Unavailable = -32012;
 
     private static readonly JsonSerializerOptions ErrorJson = new(JsonSerializerDefaults.Web)
     {

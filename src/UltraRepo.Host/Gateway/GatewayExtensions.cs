@@ -36,6 +36,7 @@ public static class GatewayExtensions
         {
             context.AddRequestTransform(AimAtUpstream);
             context.AddResponseTransform(HideUpstreamAuthFailures);
+            context.AddResponseTransform(EndOnlyAfterMetering);
         });
         services.AddSingleton<IProxyConfigProvider, RegistryProxyConfigProvider>();
         services.TryAddSingleton<IUpstreamResolver, DnsUpstreamResolver>();
@@ -77,6 +78,20 @@ public static class GatewayExtensions
         await GatewayErrors.WriteAsync(context.HttpContext, 502, GatewayErrors.UpstreamFailed,
             "the upstream server refused the gateway's credentials; the listing's publisher must update them",
             context.HttpContext.Items[MeteringStep.ExchangeIdItem] as string);
+    }
+
+    /// <summary>
+    /// The upstream's Content-Length is dropped so the response is framed (chunked, or HTTP/2 end of stream)
+    /// by the gateway: the client sees the end of a response only after its usage event was recorded.
+    /// </summary>
+    private static ValueTask EndOnlyAfterMetering(ResponseTransformContext context)
+    {
+        if (context.HttpContext.Features.Get<GatewayRequest>() is not null && !context.SuppressResponseBody)
+        {
+            context.HttpContext.Response.Headers.ContentLength = null;
+        }
+
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>

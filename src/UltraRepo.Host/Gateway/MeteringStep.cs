@@ -75,6 +75,14 @@ internal sealed partial class MeteringStep(
         {
             await MeterAsync(http, next);
         }
+        catch (Exception e) when (!http.Response.HasStarted && e is not OperationCanceledException)
+        {
+            // The gateway could not decide about the request (e.g. its database is unreachable and nothing is
+            // cached): a clear, retryable JSON-RPC error, never a bare 500.
+            logger.LogError(e, "The gateway failed before forwarding a request to {Path}", http.Request.Path);
+            http.Response.Headers.RetryAfter = "5";
+            await GatewayErrors.WriteAsync(http, 503, GatewayErrors.Unavailable, "the gateway cannot check this request right now; retry shortly");
+        }
         finally
         {
             if (counted)

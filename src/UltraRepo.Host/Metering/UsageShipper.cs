@@ -36,7 +36,7 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         _position = spool.LoadCheckpoint();
-        _backlogAtStart = spool.Read(_position, int.MaxValue).Events.Count;
+        _backlogAtStart = spool.CountAfter(_position);
         if (_backlogAtStart > 0)
         {
             logger.LogInformation("Usage spool holds {Count} events not yet shipped; shipping them now", _backlogAtStart);

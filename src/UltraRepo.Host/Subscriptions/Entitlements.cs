@@ -29,9 +29,10 @@ public interface ILicenseCheck
 /// hybrid listings need both. The price list is snapshotted per subscription and calendar month at the
 /// period's first use, so a mid-month price change applies to existing subscribers from the next month.
 /// </summary>
-public sealed class Entitlements(IServiceScopeFactory scopes, IMemoryCache cache, ILicenseCheck licenses)
+public sealed class Entitlements(IServiceScopeFactory scopes, IMemoryCache cache, ILicenseCheck licenses, TimeProvider clock, ILogger<Entitlements> logger)
 {
     private static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan StaleLimit = TimeSpan.FromHours(1);
 
     public static string PeriodOf(DateTime instant) => instant.ToString("yyyy-MM", CultureInfo.InvariantCulture);
 
@@ -39,15 +40,29 @@ public sealed class Entitlements(IServiceScopeFactory scopes, IMemoryCache cache
     {
         var period = PeriodOf(now);
         var key = $"entitlement:{consumerId}:{serverName}:{period}";
-        if (cache.TryGetValue(key, out Entitlement? cached) && cached is not null)
+        var wallClock = clock.GetUtcNow().UtcDateTime;
+        cache.TryGetValue(key, out Cached? cached);
+        if (cached is not null && wallClock < cached.FreshUntil)
         {
-            return cached;
+            return cached.Entitlement;
         }
 
-        var entitlement = await EvaluateAsync(consumerId, serverName, now, period, listingUrl, ct);
-        cache.Set(key, entitlement, entitlement.Allowed ? CacheLifetime : TimeSpan.FromSeconds(2));
-        return entitlement;
+        try
+        {
+            var entitlement = await EvaluateAsync(consumerId, serverName, now, period, listingUrl, ct);
+            // Grants stay usable while the database is unreachable; denials are re-checked soon.
+            cache.Set(key, new Cached(entitlement, wallClock + (entitlement.Allowed ? CacheLifetime : TimeSpan.FromSeconds(2))),
+                entitlement.Allowed ? StaleLimit : TimeSpan.FromSeconds(2));
+            return entitlement;
+        }
+        catch (Exception e) when (cached is { Entitlement.Allowed: true } && e is not OperationCanceledException)
+        {
+            logger.LogWarning("Entitlement check failed ({Error}); using the last known grant", e.GetBaseException().Message);
+            return cached.Entitlement;
+        }
     }
+
+    private sealed record Cached(Entitlement Entitlement, DateTime FreshUntil);
 
     /// <summary>Drops cached decisions after a subscription or license change on this node.</summary>
     public void Forget(Guid consumerId, string serverName, DateTime now) =>

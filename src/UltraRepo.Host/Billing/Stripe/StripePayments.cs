@@ -184,7 +184,7 @@ public sealed class StripePayments(IOptions<StripeOptions> options, IServiceScop
 }
 
 /// <summary>The metadata keys the marketplace puts on Stripe objects to find its own records again.</summary>
-public static class StripeMetadata
+internal static class StripeMetadata
 {
     public const string LicenseId = "license_id";
     public const string InvoiceId = "ultrarepo_invoice_id";
@@ -195,7 +195,7 @@ public static class StripeMetadata
 }
 
 /// <summary>Amounts as Stripe takes them: integers in the currency's minor unit, currency codes in lower case.</summary>
-public static class StripeAmounts
+internal static class StripeAmounts
 {
     /// <summary>29.00 USD → 2900, 500 JPY → 500. Amounts reach a provider already rounded; anything finer is a bug, not something to round away.</summary>
     public static long MinorUnits(decimal amount, string currency)

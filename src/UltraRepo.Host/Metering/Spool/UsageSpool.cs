@@ -142,7 +142,8 @@ public sealed class UsageSpool : IAsyncDisposable, IUsageSink
                 offset += consumed;
             }
 
-            if (offset == 0 && corrupt)
+            // In a closed segment nothing will ever be appended, so a record that cannot be read whole is damaged.
+            if (offset == 0 && (corrupt || position.Segment < head.Segment))
             {
                 // Damage inside a closed segment (the torn tail of the open one is cut at start): the rest of
                 // that segment cannot be read, so it is skipped and counted.
@@ -193,7 +194,72 @@ public sealed class UsageSpool : IAsyncDisposable, IUsageSink
         }
 
         var parts = File.ReadAllText(path).Split(' ');
-        return new SpoolPosition(long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
+        var saved = new SpoolPosition(long.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture));
+        // After a machine crash the checkpoint (synced) can be ahead of the segment's recovered end (whose last
+        // appends were not): new appends start at the head, so shipping must too.
+        var head = Head;
+        return saved > head ? head : saved;
+    }
+
+    /// <summary>Counts committed records after a position by reading only their headers.</summary>
+    public long CountAfter(SpoolPosition from)
+    {
+        long count = 0;
+        var position = from;
+        while (true)
+        {
+            var counted = CountChunk(position, out var next);
+            if (counted == 0 && next == position)
+            {
+                return count;
+            }
+
+            count += counted;
+            position = next;
+        }
+    }
+
+    private long CountChunk(SpoolPosition from, out SpoolPosition next)
+    {
+        var head = Head;
+        next = from;
+        if (from.CompareTo(head) >= 0)
+        {
+            return 0;
+        }
+
+        var path = SegmentPath(from.Segment);
+        if (!File.Exists(path))
+        {
+            next = new SpoolPosition(from.Segment + 1, 0);
+            return 0;
+        }
+
+        var end = from.Segment == head.Segment ? head.Offset : new FileInfo(path).Length;
+        if (from.Offset >= end)
+        {
+            next = from.Segment == head.Segment ? from : new SpoolPosition(from.Segment + 1, 0);
+            return 0;
+        }
+
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        Span<byte> header = stackalloc byte[SpoolRecords.HeaderSize];
+        long offset = from.Offset;
+        long count = 0;
+        while (offset + SpoolRecords.HeaderSize <= end && RandomAccess.Read(handle, header, offset) == SpoolRecords.HeaderSize)
+        {
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(header);
+            if (length <= 0 || offset + SpoolRecords.HeaderSize + length > end)
+            {
+                break;
+            }
+
+            offset += SpoolRecords.HeaderSize + length;
+            count++;
+        }
+
+        next = offset == from.Offset && from.Segment != head.Segment ? new SpoolPosition(from.Segment + 1, 0) : new SpoolPosition(from.Segment, offset);
+        return count;
     }
 
     /// <summary>Written to a temporary file, synced and renamed, so a crash leaves the old or the new checkpoint.</summary>

@@ -98,7 +98,7 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
         return (int)inserted;
     }
 
-    /// <summary>Creates the monthly partitions these instants fall in (and the next two months), once per node.</summary>
+    /// <summary>Creates the monthly partitions these instants fall in, once per node (maintenance asks for the coming months).</summary>
     public async Task EnsurePartitionsAsync(IEnumerable<DateTime> instants, CancellationToken ct)
     {
         var months = instants.Select(t => new DateTime(t.Year, t.Month, 1, 0, 0, 0, DateTimeKind.Utc)).Distinct().ToList();

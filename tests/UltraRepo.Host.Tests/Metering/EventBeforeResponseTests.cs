@@ -1,0 +1,181 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using UltraRepo.Host.Tests.Infrastructure;
+using UltraRepo.Metering;
+using UltraRepo.Metering.Spool;
+
+namespace UltraRepo.Host.Tests.Metering;
+
+/// <summary>
+/// What makes the crash guarantee hold: on a real connection, the client cannot have the complete response before
+/// the request's usage event is in the spool. The spool append is held back here, and the client must still be
+/// waiting for the end of the body.
+/// </summary>
+public sealed class EventBeforeResponseTests : IAsyncLifetime
+{
+    private const string Server = "com.ultrarepo.alice/ordering";
+    private readonly GatedSink _sink = new();
+    private MarketplaceApp _app = null!;
+
+    public Task InitializeAsync()
+    {
+        _app = new MarketplaceApp(Provider.Sqlite,
+            settings =>
+            {
+                settings["ULTRAREPO_ALLOW_PRIVATE_UPSTREAMS"] = "true";
+                settings["Gateway:CatalogRefreshInterval"] = "00:00:00.200";
+            },
+            services => services.AddSingleton<IUsageSink>(sp => _sink.Over(sp.GetRequiredService<UsageSpool>())));
+        _app.UseKestrel(0);
+        _app.StartServer();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _app.DisposeAsync();
+
+    /// <summary>The SDK's Streamable HTTP answer: an event stream, chunked; its last chunk only goes once the gateway is done.</summary>
+    [Fact]
+    public async Task EventStreamResponse_IsNotCompleteForTheClientBeforeTheEventIsSpooled()
+    {
+        await using var upstream = await UpstreamMcpServer.StartAsync(o => o.Stateless = true);
+        await AssertEventSpooledBeforeResponseCompletesAsync(upstream.StreamableEndpoint);
+    }
+
+    /// <summary>
+    /// Streamable HTTP also allows a plain <c>application/json</c> answer, which many servers send with a Content-Length.
+    /// The gateway passes the length through, so the client has the whole body once the last byte is forwarded,
+    /// before the gateway settles and spools the event.
+    /// </summary>
+    [Fact]
+    public async Task JsonResponseWithContentLength_IsNotCompleteForTheClientBeforeTheEventIsSpooled()
+    {
+        await using var upstream = await JsonUpstream.StartAsync();
+        await AssertEventSpooledBeforeResponseCompletesAsync(upstream.Endpoint);
+    }
+
+    private async Task AssertEventSpooledBeforeResponseCompletesAsync(Uri upstream)
+    {
+        var publisher = await _app.CreateUserAsync("alice");
+        var consumer = await _app.CreateUserAsync("bob");
+        var published = await publisher.Api.PostAsJsonAsync("/v0.1/publish", Json.Server(Server, remotes: new[] { new { type = "streamable-http", url = upstream.ToString() } }));
+        published.EnsureSuccessStatusCode();
+        using var http = _app.CreateClient();
+        await WaitForRouteAsync(http);
+
+        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp/" + Server)
+        {
+            Content = new StringContent("""{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"echo","arguments":{"text":"ordered"}}}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Key);
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var body = response.Content.ReadAsStringAsync();
+
+        // The gateway is about to spool the event (and is held there).
+        await UsageShipperTests.WaitUntilAsync(() => _sink.Waiting > 0, TimeSpan.FromSeconds(10));
+        var early = await Task.WhenAny(body, Task.Delay(TimeSpan.FromSeconds(1))) == body;
+        _sink.Release();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("41", await body, StringComparison.Ordinal);
+        Assert.False(early, $"the client had the complete response ({response.Content.Headers.ContentType}, Content-Length {response.Content.Headers.ContentLength}) before its usage event was spooled");
+        Assert.Equal(1, _sink.Recorded);
+    }
+
+    private static async Task WaitForRouteAsync(HttpClient http)
+    {
+        for (var i = 0; i < 400; i++)
+        {
+            if ((await http.PostAsync("/mcp/" + Server, new StringContent("{}"))).StatusCode == HttpStatusCode.Unauthorized)
+            {
+                return;
+            }
+
+            await Task.Delay(25);
+        }
+
+        throw new TimeoutException($"the gateway never routed {Server}");
+    }
+
+    /// <summary>Holds every append until released.</summary>
+    private sealed class GatedSink : IUsageSink
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private UsageSpool? _spool;
+        private int _waiting;
+        private int _recorded;
+
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        public int Recorded => Volatile.Read(ref _recorded);
+
+        public GatedSink Over(UsageSpool spool)
+        {
+            _spool = spool;
+            return this;
+        }
+
+        public void Release() => _open.TrySetResult();
+
+        public async ValueTask RecordAsync(UsageEvent usage, CancellationToken ct)
+        {
+            Interlocked.Increment(ref _waiting);
+            await _open.Task.WaitAsync(ct);
+            await _spool!.RecordAsync(usage, ct);
+            Interlocked.Increment(ref _recorded);
+        }
+    }
+
+    /// <summary>A Streamable HTTP server that answers every POST with one JSON-RPC result as application/json with a Content-Length.</summary>
+    private sealed class JsonUpstream : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+
+        private JsonUpstream(WebApplication app, Uri endpoint)
+        {
+            _app = app;
+            Endpoint = endpoint;
+        }
+
+        public Uri Endpoint { get; }
+
+        public static async Task<JsonUpstream> StartAsync()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Configuration.Sources.Clear();
+            builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+            builder.Logging.ClearProviders();
+            var app = builder.Build();
+            app.MapPost("/mcp", async (HttpContext context) =>
+            {
+                using var request = await JsonDocument.ParseAsync(context.Request.Body);
+                var id = request.RootElement.GetProperty("id").GetRawText();
+                var answer = Encoding.UTF8.GetBytes("{\"jsonrpc\":\"2.0\",\"id\":" + id + ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"ordered\"}]}}");
+                context.Response.ContentType = "application/json";
+                context.Response.ContentLength = answer.Length;
+                await context.Response.Body.WriteAsync(answer);
+            });
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+            return new JsonUpstream(app, new Uri(address.TrimEnd('/') + "/mcp"));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+}

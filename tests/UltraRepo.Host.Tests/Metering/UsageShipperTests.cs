@@ -1,0 +1,366 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using UltraRepo.Data;
+using UltraRepo.Host.Tests.Infrastructure;
+using UltraRepo.Metering;
+using UltraRepo.Metering.Spool;
+using UltraRepo.Metering.Storage;
+using static UltraRepo.Host.Tests.Metering.MeteringTestData;
+
+namespace UltraRepo.Host.Tests.Metering;
+
+/// <summary>
+/// The shipper moving spooled events into the database: once per event, checkpointed after commit, retried while
+/// the store fails; and the stores' idempotency, rollups and (PostgreSQL) monthly partitions.
+/// </summary>
+public sealed class UsageShipperTests : IDisposable
+{
+    private readonly TempFolder _folder = new("shipper");
+
+    public void Dispose() => _folder.Dispose();
+
+    [Fact]
+    public async Task ShipBatch_DeliversInOrder_CheckpointsAfterTheStoreCommitted_AndDeletesShippedSegments()
+    {
+        await using var spool = NewSpool(_folder.Path, segmentBytes: 2048);
+        var events = await AppendAsync(spool, Enumerable.Range(0, 60).Select(i => Event(i)));
+        var store = new RecordingUsageStore();
+        var shipper = NewShipper(spool, store);
+
+        Assert.Equal(60, await shipper.ShipBatchAsync(CancellationToken.None));
+        Assert.Equal(0, await shipper.ShipBatchAsync(CancellationToken.None));
+
+        Assert.Equal(events.Select(e => e.Id), store.Delivered.Select(e => e.Id));
+        Assert.Equal(spool.Head, spool.LoadCheckpoint());
+        Assert.Equal(spool.Head, shipper.Position);
+        Assert.Equal([$"{spool.Head.Segment:D12}.seg"], Directory.GetFiles(_folder.Path, "*.seg").Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task FailedWrite_LeavesCheckpointAndSegments_AndTheRetryShipsEachEventOnce()
+    {
+        await using var spool = NewSpool(_folder.Path, segmentBytes: 2048);
+        var events = await AppendAsync(spool, Enumerable.Range(0, 30).Select(i => Event(i)));
+        var store = new RecordingUsageStore();
+        var shipper = NewShipper(spool, store);
+        await shipper.StartAsync(CancellationToken.None);
+        await shipper.StopAsync(CancellationToken.None);
+        Assert.Equal(30, store.Stored.Count);
+
+        var more = await AppendAsync(spool, Enumerable.Range(100, 30).Select(i => Event(i)));
+        var checkpoint = spool.LoadCheckpoint();
+        var segments = Directory.GetFiles(_folder.Path, "*.seg").Order(StringComparer.Ordinal).ToList();
+        store.FailNext(1);
+
+        await Assert.ThrowsAsync<IOException>(() => shipper.ShipBatchAsync(CancellationToken.None));
+
+        Assert.Equal(checkpoint, spool.LoadCheckpoint());
+        Assert.Equal(checkpoint, shipper.Position);
+        Assert.Equal(segments, Directory.GetFiles(_folder.Path, "*.seg").Order(StringComparer.Ordinal));
+        Assert.Equal(30, await shipper.ShipBatchAsync(CancellationToken.None));
+        Assert.Equal(events.Concat(more).Select(e => e.Id), store.Delivered.Select(e => e.Id));
+    }
+
+    [Fact]
+    public async Task WhileTheStoreIsDown_EventsWaitInTheSpool_AndAreShippedOnceItIsBack()
+    {
+        await using var spool = NewSpool(_folder.Path);
+        var store = new RecordingUsageStore { Down = true };
+        var shipper = NewShipper(spool, store);
+        await shipper.StartAsync(CancellationToken.None);
+        try
+        {
+            var events = await AppendAsync(spool, Enumerable.Range(0, 50).Select(i => Event(i)));
+            await Task.Delay(500);
+            Assert.Empty(store.Delivered);
+            Assert.Equal(50, shipper.Pending);
+            Assert.True(spool.BytesAfter(spool.LoadCheckpoint()) > 0);
+
+            store.Down = false;
+            await WaitUntilAsync(() => shipper.Pending == 0, TimeSpan.FromSeconds(10));
+
+            Assert.Equal(events.Select(e => e.Id), store.Delivered.Select(e => e.Id));
+            Assert.Equal(spool.Head, spool.LoadCheckpoint());
+        }
+        finally
+        {
+            await shipper.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task StopAsync_DrainsEverythingAppended()
+    {
+        await using var spool = NewSpool(_folder.Path, segmentBytes: 4096);
+        var store = new RecordingUsageStore { Down = true };
+        var shipper = NewShipper(spool, store);
+        await shipper.StartAsync(CancellationToken.None);
+        var events = await AppendAsync(spool, Enumerable.Range(0, 200).Select(i => Event(i)));
+        store.Down = false;
+
+        await shipper.StopAsync(CancellationToken.None);
+
+        Assert.Equal(events.Select(e => e.Id).Order(), store.Stored.Select(e => e.Id).Order());
+        Assert.Equal(spool.Head, spool.LoadCheckpoint());
+    }
+
+    [Fact]
+    public async Task ARestartedShipper_StartsFromTheCheckpoint_AndCountsTheBacklog()
+    {
+        await using (var spool = NewSpool(_folder.Path, segmentBytes: 2048))
+        {
+            await AppendAsync(spool, Enumerable.Range(0, 20).Select(i => Event(i)));
+            await NewShipper(spool, new RecordingUsageStore()).ShipBatchAsync(CancellationToken.None);
+            await AppendAsync(spool, Enumerable.Range(100, 15).Select(i => Event(i)));
+        }
+
+        await using var restarted = NewSpool(_folder.Path, segmentBytes: 2048);
+        var store = new RecordingUsageStore { Down = true };
+        var shipper = NewShipper(restarted, store);
+        await shipper.StartAsync(CancellationToken.None);
+        try
+        {
+            Assert.Equal(15, shipper.Pending);
+            store.Down = false;
+            await WaitUntilAsync(() => shipper.Pending == 0, TimeSpan.FromSeconds(10));
+            Assert.Equal(Enumerable.Range(100, 15).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), store.Delivered.Select(e => e.JsonRpcId));
+        }
+        finally
+        {
+            await shipper.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Theory]
+    [InlineData(Provider.Sqlite)]
+    [InlineData(Provider.Postgres)]
+    public async Task ShippingTheSameEventsTwice_StoresEachOnce_AndRollupsCountItOnce(Provider provider)
+    {
+        await using var app = new MarketplaceApp(provider);
+        var store = new CountingStore(app.Service<IUsageStore>());
+        List<UsageEvent> events;
+        await using (var spool = NewSpool(_folder.Path, segmentBytes: 4096))
+        {
+            events = await AppendAsync(spool, MixedEvents(40));
+        }
+
+        // Ship once, then crash between the database commit and the checkpoint: the next start finds the spool as it was
+        // (checkpoint and segments untouched) and ships every event again.
+        var beforeShipping = Snapshot(_folder.Path);
+        await using (var spool = NewSpool(_folder.Path, segmentBytes: 4096))
+        {
+            await ShipAllAsync(spool, store);
+        }
+
+        Assert.Equal((40, 40), (store.Delivered, store.New));
+        Restore(_folder.Path, beforeShipping);
+        await using (var spool = NewSpool(_folder.Path, segmentBytes: 4096))
+        {
+            await ShipAllAsync(spool, store);
+            Assert.Equal(spool.Head, spool.LoadCheckpoint());
+        }
+
+        Assert.Equal((80, 40), (store.Delivered, store.New));
+        Assert.Equal(0, await store.WriteAsync(events, CancellationToken.None));
+        Assert.Equal(0, await store.WriteAsync(events.Take(7).ToList(), CancellationToken.None));
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+        var stored = await db.UsageEvents.AsNoTracking().ToListAsync();
+        Assert.Equal(events.Select(e => e.Id).Order(), stored.Select(e => e.Id).Order());
+        Assert.Equal(events.Count, await db.UsageHourly.SumAsync(r => r.Requests));
+        Assert.Equal(events.Count, await db.UsageDaily.SumAsync(r => r.Requests));
+        await AssertRollupsMatchAsync(db, events);
+    }
+
+    [Theory]
+    [InlineData(Provider.Sqlite)]
+    [InlineData(Provider.Postgres)]
+    public async Task Rollups_EqualSumsRecomputedFromTheStoredEvents_WhateverTheBatching(Provider provider)
+    {
+        await using var app = new MarketplaceApp(provider);
+        var store = app.Service<IUsageStore>();
+        var events = MixedEvents(300).ToList();
+
+        // Overlapping batches, as re-shipping after crashes produces them.
+        Assert.Equal(60, await store.WriteAsync(events[..60], CancellationToken.None));
+        Assert.Equal(90, await store.WriteAsync(events[30..150], CancellationToken.None));
+        Assert.Equal(1, await store.WriteAsync([events[150]], CancellationToken.None));
+        Assert.Equal(149, await store.WriteAsync(events[100..], CancellationToken.None));
+        Assert.Equal(0, await store.WriteAsync(events, CancellationToken.None));
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+        var stored = await db.UsageEvents.AsNoTracking().ToListAsync();
+        Assert.Equal(events.Count, stored.Count);
+        await AssertRollupsMatchAsync(db, stored);
+        // And against the events as they were sent, so a store that altered them would not pass by agreeing with itself.
+        await AssertRollupsMatchAsync(db, events);
+    }
+
+    [Fact]
+    public async Task Postgres_EventsOfDifferentMonths_LandInTheirOwnPartitions()
+    {
+        await using var app = new MarketplaceApp(Provider.Postgres);
+        var store = app.Service<IUsageStore>();
+        // Three events per month, a microsecond apart from the instant given: the last microseconds of a month and the first of the next.
+        var at = new Dictionary<string, DateTime>
+        {
+            ["usage_events_y2026m11"] = new DateTime(2026, 11, 30, 23, 59, 59, DateTimeKind.Utc).AddTicks(9_999_970),
+            ["usage_events_y2026m12"] = new DateTime(2026, 12, 1, 0, 0, 0, DateTimeKind.Utc),
+            // Months the migration did not create ahead: the store creates them.
+            ["usage_events_y2027m03"] = new DateTime(2027, 3, 10, 12, 0, 0, DateTimeKind.Utc),
+            ["usage_events_y2025m01"] = new DateTime(2025, 1, 31, 23, 0, 0, DateTimeKind.Utc),
+        };
+        var events = at.SelectMany(kv => Enumerable.Range(0, 3).Select(i => Event(i, kv.Value.AddTicks(i * 10)))).ToList();
+
+        Assert.Equal(events.Count, await store.WriteAsync(events, CancellationToken.None));
+        Assert.Equal(0, await store.WriteAsync(events, CancellationToken.None));
+
+        await using var connection = new NpgsqlConnection(app.ConnectionString);
+        await connection.OpenAsync();
+        var placed = new Dictionary<Guid, string>();
+        await using (var command = new NpgsqlCommand("SELECT id, tableoid::regclass::text FROM usage_events", connection))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                placed[reader.GetGuid(0)] = reader.GetString(1);
+            }
+        }
+
+        Assert.Equal(events.Count, placed.Count);
+        var where = string.Join(", ", events.Select(e => $"{e.Timestamp:O}→{placed[e.Id]}"));
+        foreach (var (partition, instant) in at)
+        {
+            var expected = events.Where(e => e.Timestamp >= instant && e.Timestamp <= instant.AddTicks(20)).Select(e => e.Id).Order();
+            Assert.True(expected.SequenceEqual(placed.Where(p => p.Value == partition).Select(p => p.Key).Order()), $"{partition}: {where}");
+        }
+
+        var partitions = new List<string>();
+        await using (var command = new NpgsqlCommand("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'usage_events'::regclass", connection))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                partitions.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.Superset(at.Keys.ToHashSet(), partitions.ToHashSet());
+    }
+
+    private static Dictionary<string, byte[]> Snapshot(string folder) =>
+        Directory.GetFiles(folder).ToDictionary(f => Path.GetFileName(f), f => File.ReadAllBytes(f));
+
+    private static void Restore(string folder, Dictionary<string, byte[]> files)
+    {
+        foreach (var file in Directory.GetFiles(folder))
+        {
+            File.Delete(file);
+        }
+
+        foreach (var (name, bytes) in files)
+        {
+            File.WriteAllBytes(Path.Combine(folder, name), bytes);
+        }
+    }
+
+    /// <summary>Counts what the shipper hands to the real store and what the store reports as new.</summary>
+    private sealed class CountingStore(IUsageStore inner) : IUsageStore
+    {
+        public int Delivered { get; private set; }
+        public int New { get; private set; }
+
+        public async Task<int> WriteAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct)
+        {
+            var added = await inner.WriteAsync(events, ct);
+            Delivered += events.Count;
+            New += added;
+            return added;
+        }
+    }
+
+    /// <summary>Several consumers, listings, currencies, hours and days; billable and non-billable outcomes; costs to 12 decimals.</summary>
+    private static IEnumerable<UsageEvent> MixedEvents(int count)
+    {
+        string[] outcomes = [UsageOutcome.Ok, UsageOutcome.Ok, UsageOutcome.RpcError, UsageOutcome.UpstreamError, UsageOutcome.Denied, UsageOutcome.Limited];
+        var start = new DateTime(2026, 11, 2, 21, 17, 3, DateTimeKind.Utc);
+        for (var i = 0; i < count; i++)
+        {
+            var outcome = outcomes[i % outcomes.Length];
+            var billable = outcome is UsageOutcome.Ok or UsageOutcome.RpcError;
+            yield return Event(i,
+                at: start.AddMinutes(i * 37).AddTicks(i * 7),
+                consumer: i % 3 == 0 ? Alice : Bob,
+                server: i % 4 == 0 ? "com.ultrarepo.alice/weather" : "com.ultrarepo.carol/maps",
+                outcome: outcome,
+                currency: i % 5 == 0 ? "EUR" : "USD",
+                cost: billable ? (i + 1) * 0.000000123457m + 0.01m : 0m);
+        }
+    }
+
+    /// <summary>Compares every hourly and daily rollup row, field by field, with sums recomputed from <paramref name="events"/>.</summary>
+    private static async Task AssertRollupsMatchAsync(MarketplaceDb db, IReadOnlyCollection<UsageEvent> events)
+    {
+        var hourly = await db.UsageHourly.AsNoTracking().ToListAsync();
+        var daily = await db.UsageDaily.AsNoTracking().ToListAsync();
+        AssertRollups(events, e => UsageBuckets.Hour(e.Timestamp), hourly);
+        AssertRollups(events, e => UsageBuckets.Day(e.Timestamp), daily);
+    }
+
+    private static void AssertRollups(IReadOnlyCollection<UsageEvent> events, Func<UsageEvent, DateTime> bucket, IEnumerable<UsageRollup> rows)
+    {
+        var expected = events.GroupBy(e => (Bucket: bucket(e).Ticks, e.ConsumerId, e.ServerName, e.Currency))
+            .ToDictionary(g => g.Key, g => UsageBuckets.Sum(g));
+        var actual = rows.ToDictionary(r => (Bucket: r.BucketStart.Ticks, r.ConsumerId, r.ServerName, r.Currency));
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (key, sum) in expected)
+        {
+            var row = actual[key];
+            Assert.Equal(
+                (sum.InputTokens, sum.OutputTokens, sum.TotalTokens, sum.BillableTokens, sum.Cost, sum.Requests, sum.Errors),
+                (row.InputTokens, row.OutputTokens, row.TotalTokens, row.BillableTokens, row.Cost, row.Requests, row.Errors));
+        }
+    }
+
+    internal static UsageShipper NewShipper(UsageSpool spool, IUsageStore store) =>
+        new(spool, store, [], TimeProvider.System, NullLogger<UsageShipper>.Instance);
+
+    /// <summary>Runs a shipper the way the host does (start, ship in the background, stop) until the spool is empty.</summary>
+    private static async Task<UsageShipper> ShipAllAsync(UsageSpool spool, IUsageStore store)
+    {
+        var shipper = NewShipper(spool, store);
+        await shipper.StartAsync(CancellationToken.None);
+        await WaitUntilAsync(() => shipper.Pending == 0 && shipper.Position == spool.Head, TimeSpan.FromSeconds(20));
+        await shipper.StopAsync(CancellationToken.None);
+        return shipper;
+    }
+
+    private static async Task<List<UsageEvent>> AppendAsync(UsageSpool spool, IEnumerable<UsageEvent> events)
+    {
+        var list = events.ToList();
+        foreach (var e in list)
+        {
+            await spool.RecordAsync(e, CancellationToken.None);
+        }
+
+        return list;
+    }
+
+    internal static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"condition not met within {timeout.TotalSeconds} s");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+}
