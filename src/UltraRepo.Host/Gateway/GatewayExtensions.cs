@@ -25,6 +25,7 @@ public static class GatewayExtensions
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<LegacySseSessions>();
         services.AddSingleton<MeteringStep>();
+        services.AddHostedService<TokenizerWarmup>();
         services.AddSingleton<Entitlements>();
         services.TryAddSingleton<ILicenseCheck, NoLicenses>();
         services.AddSingleton<BudgetCache>();
