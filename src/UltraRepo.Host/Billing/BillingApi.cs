@@ -34,13 +34,18 @@ public static class BillingApi
         admin.MapGet("/billing/reconciliation", Reconcile);
         admin.MapPost("/invoices/{id:guid}/mark-paid", MarkPaid);
         admin.MapPost("/licenses/{id:guid}/refund", Refund);
+        if (Stripe.StripeOptions.IsConfigured(app.ServiceProvider.GetRequiredService<IConfiguration>()))
+        {
+            Stripe.StripeWebhookApi.MapStripeWebhook(app);
+        }
+
         return app;
     }
 
     public sealed record LineResponse(int Position, string Kind, string Server, string Description, long Tokens, JsonElement Tiers, string Amount, string ExactAmount, string RoundingAdjustment, bool Prepaid, string? SourcePeriod);
 
     public sealed record InvoiceResponse(Guid Id, string Number, string Period, string Currency, string Status, string Total, string Prepaid, string AmountDue,
-        DateTime FinalizedAt, DateTime? PaidAt, string? PaymentProvider, IReadOnlyList<LineResponse> Lines);
+        DateTime FinalizedAt, DateTime? PaidAt, string? PaymentProvider, string? PaymentUrl, IReadOnlyList<LineResponse> Lines);
 
     public sealed record InvoiceSummary(Guid Id, string Number, string Period, string Currency, string Status, string Total, string AmountDue, DateTime FinalizedAt);
 
@@ -85,7 +90,7 @@ public static class BillingApi
     }
 
     public static InvoiceResponse ToResponse(Invoice i) => new(i.Id, i.Number, i.Period, i.Currency, i.Status,
-        Money.Format(i.Total, i.Currency), Money.Format(i.Prepaid, i.Currency), Money.Format(i.AmountDue, i.Currency), i.FinalizedAt, i.PaidAt, i.PaymentProvider,
+        Money.Format(i.Total, i.Currency), Money.Format(i.Prepaid, i.Currency), Money.Format(i.AmountDue, i.Currency), i.FinalizedAt, i.PaidAt, i.PaymentProvider, i.PaymentUrl,
         i.Lines.OrderBy(l => l.Position).Select(l => new LineResponse(l.Position, l.Kind, l.ServerName, l.Description, l.Tokens, JsonSerializer.Deserialize<JsonElement>(l.Tiers),
             Money.Format(l.Amount, i.Currency), Money.Format(l.ExactAmount), Money.Format(l.RoundingAdjustment), l.Prepaid, l.SourcePeriod)).ToList());
 

@@ -26,6 +26,8 @@ public sealed class Invoice
     public DateTime? PaidAt { get; set; }
     public string? PaymentProvider { get; set; }
     public string? PaymentReference { get; set; }
+    /// <summary>Where the consumer pays online (the provider's hosted invoice page), when there is one.</summary>
+    public string? PaymentUrl { get; set; }
     public DateTime? EmailedAt { get; set; }
     public List<InvoiceLine> Lines { get; init; } = [];
 }
@@ -88,6 +90,7 @@ internal sealed class BillingConfiguration :
         b.Property(i => i.Status).HasMaxLength(16);
         b.Property(i => i.PaymentProvider).HasMaxLength(16);
         b.Property(i => i.PaymentReference).HasMaxLength(200);
+        b.Property(i => i.PaymentUrl).HasMaxLength(1000);
         b.HasIndex(i => i.Number).IsUnique();
         b.HasIndex(i => new { i.ConsumerId, i.Period, i.Currency }).IsUnique();
         b.HasIndex(i => i.Period);

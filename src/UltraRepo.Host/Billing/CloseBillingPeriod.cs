@@ -242,7 +242,9 @@ public sealed class CloseBillingPeriod(
                 var charge = await payments.ChargeInvoiceAsync(invoice, email, ct);
                 await db.Invoices.Where(i => i.Id == invoice.Id).ExecuteUpdateAsync(s => s
                     .SetProperty(i => i.PaymentProvider, payments.Name)
-                    .SetProperty(i => i.PaymentReference, charge.Reference), ct);
+                    .SetProperty(i => i.PaymentReference, charge.Reference)
+                    .SetProperty(i => i.PaymentUrl, charge.PaymentUrl), ct);
+                invoice.PaymentUrl = charge.PaymentUrl;
             }
 
             await mailer.SendAsync(invoice, email, ct);

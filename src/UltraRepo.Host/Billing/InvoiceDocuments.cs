@@ -42,12 +42,14 @@ public static class InvoiceDocuments
             html.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(line.Description)}{Tiers(line, invoice.Currency)}</td><td class=\"n\">{(line.Tokens > 0 ? line.Tokens.ToString("N0", CultureInfo.InvariantCulture) : "")}</td><td class=\"n\">{Money.Format(line.Amount, invoice.Currency)}</td></tr>");
         }
 
+        var pay = invoice.PaymentUrl is null ? "" : $"<p><a href=\"{E(invoice.PaymentUrl)}\">Pay this invoice online</a></p>";
         html.Append(CultureInfo.InvariantCulture, $"""
             </tbody><tfoot>
             <tr><th colspan="2">Total</th><th class="n">{Money.Format(invoice.Total, invoice.Currency)}</th></tr>
             <tr><td colspan="2">Paid at checkout (licenses)</td><td class="n">{Money.Format(invoice.Prepaid, invoice.Currency)}</td></tr>
             <tr><th colspan="2">Amount due</th><th class="n">{Money.Format(invoice.AmountDue, invoice.Currency)}</th></tr>
             </tfoot></table>
+            {pay}
             <p class="muted">Line amounts are the exact sums of your metered usage rounded half-to-even to the cent, once per line.</p>
             </body></html>
             """);
@@ -64,6 +66,10 @@ public static class InvoiceDocuments
         }
 
         text.AppendLine(CultureInfo.InvariantCulture, $"  Total {Money.Format(invoice.Total, invoice.Currency)} {invoice.Currency}; amount due {Money.Format(invoice.AmountDue, invoice.Currency)} {invoice.Currency}");
+        if (invoice.PaymentUrl is not null)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  Pay online: {invoice.PaymentUrl}");
+        }
         return text.ToString();
     }
 

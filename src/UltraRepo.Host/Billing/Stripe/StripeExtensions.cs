@@ -15,26 +15,6 @@ public static class StripeExtensions
         services.AddSingleton<IValidateOptions<StripeOptions>>(s => s.GetRequiredService<StripeOptionsSetup>());
         services.Replace(ServiceDescriptor.Singleton<IPaymentProvider, StripePayments>());
         services.AddScoped<StripeEvents>();
-        services.AddTransient<IStartupFilter, StripeWebhookStartup>();
         return builder;
     }
-}
-
-/// <summary>
-/// Mounts the webhook ahead of the rest of the pipeline, on its own branch: the host maps the billing API
-/// from <c>MapBillingApi</c>, which the Stripe provider does not own. The branch has no authentication
-/// (the signature is the authentication) and answers errors as problem+json.
-/// </summary>
-internal sealed class StripeWebhookStartup : IStartupFilter
-{
-    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-    {
-        app.MapWhen(context => context.Request.Path.StartsWithSegments(StripeWebhookApi.Path, StringComparison.OrdinalIgnoreCase), webhook =>
-        {
-            webhook.UseExceptionHandler();
-            webhook.UseRouting();
-            webhook.UseEndpoints(endpoints => endpoints.MapStripeWebhook());
-        });
-        next(app);
-    };
 }

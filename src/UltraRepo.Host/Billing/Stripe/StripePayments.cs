@@ -22,7 +22,8 @@ public sealed class StripePayments(IOptions<StripeOptions> options, IServiceScop
 
     public string Name => ProviderName;
 
-    public bool IsSandbox => false;
+    /// <summary>Stripe test mode (<c>sk_test_</c> keys) moves no money.</summary>
+    public bool IsSandbox => options.Value.SecretKey?.StartsWith("sk_test_", StringComparison.Ordinal) == true;
 
     public async Task<CheckoutResult> StartLicenseCheckoutAsync(License license, string title, string consumerEmail, CancellationToken ct)
     {

@@ -308,6 +308,11 @@ namespace UltraRepo.Data.Migrations.Postgres
                         .HasColumnType("character varying(200)")
                         .HasColumnName("payment_reference");
 
+                    b.Property<string>("PaymentUrl")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)")
+                        .HasColumnName("payment_url");
+
                     b.Property<string>("Period")
                         .IsRequired()
                         .HasMaxLength(7)

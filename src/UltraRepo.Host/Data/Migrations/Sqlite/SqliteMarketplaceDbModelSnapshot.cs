@@ -300,6 +300,11 @@ namespace UltraRepo.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("payment_reference");
 
+                    b.Property<string>("PaymentUrl")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("payment_url");
+
                     b.Property<string>("Period")
                         .IsRequired()
                         .HasMaxLength(7)
