@@ -1,6 +1,8 @@
 using UltraRepo.Hosting;
 
-var builder = WebApplication.CreateBuilder(args);
+// No configuration file watching: the content root holds ./data (spool segments, SQLite), and the recursive
+// watcher behind reloadOnChange woke up on every usage event written (a quarter of the gateway's CPU under load).
+var builder = WebApplication.CreateBuilder(["--hostBuilder:reloadConfigOnChange=false", .. args]);
 builder.AddMarketplace();
 
 var app = builder.Build();

@@ -13,6 +13,9 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
 {
     public const int BatchSize = 5000;
 
+    /// <summary>Pause after a partial batch; adds at most this much to event-to-dashboard freshness.</summary>
+    public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(50);
+
     public UsageShipper(UsageSpool spool, IUsageStore store, TimeProvider clock, ILogger<UsageShipper> logger)
         : this(spool, store, [], clock, logger)
     {
@@ -52,10 +55,17 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
         {
             try
             {
-                if (await ShipBatchAsync(stoppingToken) == 0)
+                var shipped = await ShipBatchAsync(stoppingToken);
+                if (shipped == 0)
                 {
                     UpdateGauges(null);
                     await spool.WaitForAppendAsync(TimeSpan.FromMilliseconds(100), stoppingToken);
+                }
+                else if (shipped < BatchSize)
+                {
+                    // A partial batch: let the next one fill a little instead of paying a transaction and a
+                    // checkpoint sync per handful of events (a sixth of the gateway's CPU at 10k requests/s).
+                    await Task.Delay(Linger, stoppingToken);
                 }
 
                 failures = 0;

@@ -41,8 +41,8 @@ internal static class MeteringTestData
         };
     }
 
-    public static UsageSpool NewSpool(string folder, long segmentBytes = 16 * 1024 * 1024) =>
-        new(Options.Create(new SpoolOptions { Directory = folder, SegmentBytes = segmentBytes }));
+    public static UsageSpool NewSpool(string folder, long segmentBytes = 16 * 1024 * 1024, bool syncEachCommit = false) =>
+        new(Options.Create(new SpoolOptions { Directory = folder, SegmentBytes = segmentBytes, SyncEachCommit = syncEachCommit }));
 
     /// <summary>Every public property of the event, by name, for field-by-field comparison.</summary>
     public static IReadOnlyDictionary<string, object?> Fields(UsageEvent e) =>

@@ -6,7 +6,7 @@ using static UltraRepo.Host.Tests.Metering.MeteringTestData;
 
 namespace UltraRepo.Host.Tests.Metering;
 
-/// <summary>The write-ahead spool on its own: framing, group commit, segments, checkpoints and crash recovery.</summary>
+/// <summary>The write-ahead spool on its own: framing, in-line and group commits, segments, checkpoints and crash recovery.</summary>
 public sealed class UsageSpoolTests : IDisposable
 {
     private readonly TempFolder _folder = new("spool");
@@ -70,12 +70,14 @@ public sealed class UsageSpoolTests : IDisposable
         Assert.Equal("0.0000000000000000000000000001", read[1].Cost.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    [Fact]
-    public async Task ConcurrentAppends_LandExactlyOnce_InEachWritersOrder()
+    [Theory]
+    [InlineData(false)] // each caller writes its own record under the lock
+    [InlineData(true)] // callers queue for the writer loop, one sync per group
+    public async Task ConcurrentAppends_LandExactlyOnce_InEachWritersOrder(bool syncEachCommit)
     {
         const int writers = 32;
         const int perWriter = 200;
-        await using var spool = NewSpool(_folder.Path, segmentBytes: 32 * 1024);
+        await using var spool = NewSpool(_folder.Path, segmentBytes: 32 * 1024, syncEachCommit: syncEachCommit);
 
         await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
         {

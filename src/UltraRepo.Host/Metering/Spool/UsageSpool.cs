@@ -62,6 +62,10 @@ public sealed class UsageSpool : IAsyncDisposable, IUsageSink
     private long _corruptSkips;
     private readonly SemaphoreSlim _appendedSignal = new(0);
 
+    /// <summary>Per thread, for records written in line (<see cref="RecordAsync"/> without per-commit syncs).</summary>
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
     public UsageSpool(IOptions<SpoolOptions> options)
     {
         _options = options.Value;
@@ -93,7 +97,27 @@ public sealed class UsageSpool : IAsyncDisposable, IUsageSink
     /// <summary>Waits until something is appended (or the timeout passes).</summary>
     public Task WaitForAppendAsync(TimeSpan timeout, CancellationToken ct) => _appendedSignal.WaitAsync(timeout, ct);
 
-    public async ValueTask RecordAsync(UsageEvent usage, CancellationToken ct)
+    /// <summary>
+    /// Appends the event and returns once it is written to the operating system (or, with
+    /// <see cref="SpoolOptions.SyncEachCommit"/>, to the disk). Without per-commit syncs the caller writes its own
+    /// record under the file lock (one short write, no thread hop); with them, callers queue for the writer loop,
+    /// which commits everything waiting with a single sync.
+    /// </summary>
+    public ValueTask RecordAsync(UsageEvent usage, CancellationToken ct)
+    {
+        if (_options.SyncEachCommit)
+        {
+            return RecordGroupCommitAsync(usage, ct);
+        }
+
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        SpoolRecords.Write(buffer, usage);
+        Append(buffer.WrittenSpan, 1);
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask RecordGroupCommitAsync(UsageEvent usage, CancellationToken ct)
     {
         var pending = new Pending(usage);
         if (!_queue.Writer.TryWrite(pending))
@@ -312,32 +336,10 @@ public sealed class UsageSpool : IAsyncDisposable, IUsageSink
 
             try
             {
-                lock (_fileLock)
-                {
-                    RandomAccess.Write(_handle, buffer.WrittenSpan, _length);
-                    _length += buffer.WrittenCount;
-                    _dirty = true;
-                    if (_options.SyncEachCommit)
-                    {
-                        RandomAccess.FlushToDisk(_handle);
-                        _dirty = false;
-                    }
-
-                    if (_length >= _options.SegmentBytes)
-                    {
-                        Rotate();
-                    }
-                }
-
-                Interlocked.Add(ref _appended, batch.Count);
+                Append(buffer.WrittenSpan, batch.Count);
                 foreach (var pending in batch)
                 {
                     pending.Done.TrySetResult();
-                }
-
-                if (_appendedSignal.CurrentCount == 0)
-                {
-                    _appendedSignal.Release();
                 }
             }
             catch (Exception e)
@@ -350,14 +352,79 @@ public sealed class UsageSpool : IAsyncDisposable, IUsageSink
         }
     }
 
-    private void SyncIfDirty()
+    /// <summary>Writes whole records at the end of the current segment, syncing if configured, rotating when full.</summary>
+    private void Append(ReadOnlySpan<byte> records, int count)
     {
         lock (_fileLock)
         {
-            if (_dirty && !_handle.IsClosed)
+            if (_handle.IsClosed)
+            {
+                throw new InvalidOperationException("the usage spool is closed");
+            }
+
+            RandomAccess.Write(_handle, records, _length);
+            _length += records.Length;
+            _dirty = true;
+            if (_options.SyncEachCommit)
             {
                 RandomAccess.FlushToDisk(_handle);
                 _dirty = false;
+            }
+
+            if (_length >= _options.SegmentBytes)
+            {
+                Rotate();
+            }
+        }
+
+        Interlocked.Add(ref _appended, count);
+        if (_appendedSignal.CurrentCount == 0)
+        {
+            _appendedSignal.Release();
+        }
+    }
+
+    /// <summary>
+    /// Syncs outside the file lock so that appends (and the requests waiting for them) never queue behind the
+    /// disk: the handle is kept open by a reference for the duration, and a write that lands during the sync
+    /// marks the file dirty again for the next tick.
+    /// </summary>
+    private void SyncIfDirty()
+    {
+        SafeFileHandle handle;
+        var referenced = false;
+        lock (_fileLock)
+        {
+            if (!_dirty || _handle.IsClosed)
+            {
+                return;
+            }
+
+            handle = _handle;
+            handle.DangerousAddRef(ref referenced);
+            _dirty = false;
+        }
+
+        try
+        {
+            RandomAccess.FlushToDisk(handle);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Rotated away meanwhile: rotation synced the old segment itself.
+        }
+        catch (IOException)
+        {
+            lock (_fileLock)
+            {
+                _dirty = true; // try again on the next tick
+            }
+        }
+        finally
+        {
+            if (referenced)
+            {
+                handle.DangerousRelease();
             }
         }
     }
