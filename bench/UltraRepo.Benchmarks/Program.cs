@@ -8,4 +8,11 @@ if (args is ["generate-listings", var count, var file])
     return;
 }
 
+// `gateway-load [options]` measures the gateway against calling its upstream directly (see Load/GatewayLoadCommand.cs).
+if (args is ["gateway-load", .. var gatewayLoadArgs])
+{
+    Environment.ExitCode = await UltraRepo.Benchmarks.Load.GatewayLoadCommand.RunAsync(gatewayLoadArgs);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(ListingGenerator).Assembly).Run(args);
