@@ -73,8 +73,8 @@ internal sealed class UsageEventConfiguration : IEntityTypeConfiguration<UsageEv
         b.Property(e => e.Source).HasMaxLength(16);
         b.Property(e => e.TransactionId).HasMaxLength(200);
         b.Ignore(e => e.IsBillable);
+        // The only secondary index: a consumer's recent events (GET /api/consumer/usage/events). Dashboards and
+        // billing read the rollups, so every further index would only slow down the write path.
         b.HasIndex(e => new { e.ConsumerId, e.Timestamp });
-        b.HasIndex(e => new { e.ConsumerId, e.ServerName, e.Period });
-        b.HasIndex(e => new { e.ServerName, e.Timestamp });
     }
 }

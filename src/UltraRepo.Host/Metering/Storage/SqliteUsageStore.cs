@@ -7,7 +7,8 @@ namespace UltraRepo.Metering.Storage;
 /// <summary>
 /// Embedded store: one transaction per batch, a prepared <c>INSERT OR IGNORE</c> per event (the event id
 /// makes re-shipping harmless), and the hourly and daily rollups updated from the rows actually inserted.
-/// Costs stay exact decimals: rollup sums are added in .NET, not in SQLite's floating point.
+/// Costs stay exact decimals: rollup sums are added by .NET decimal code registered as a SQLite function,
+/// never in SQLite's floating point.
 /// </summary>
 public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
 {
@@ -25,9 +26,13 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
         await connection.OpenAsync(ct);
         await using (var pragma = connection.CreateCommand())
         {
-            pragma.CommandText = "PRAGMA busy_timeout=10000;";
+            // synchronous stays FULL here (SQLite's default): the spool checkpoint that follows must never be ahead of
+            // what is on disk. A 64 MB page cache keeps the indexes' hot pages between batches (connections are pooled).
+            pragma.CommandText = "PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536;";
             await pragma.ExecuteNonQueryAsync(ct);
         }
+
+        connection.CreateFunction<string?, string?, string>(DecimalAddFunction, DecimalAdd, isDeterministic: true);
 
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(ct);
         var inserted = await InsertEventsAsync(connection, transaction, events, ct);
@@ -84,50 +89,58 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
         return inserted;
     }
 
+    /// <summary>
+    /// One prepared upsert per rollup table, executed per (bucket, consumer, listing, currency) group. Costs are
+    /// decimal text; <see cref="DecimalAdd"/> (registered on the connection) adds them exactly inside SQLite.
+    /// </summary>
     private static async Task UpsertRollupsAsync(SqliteConnection connection, SqliteTransaction transaction, string table, List<UsageEvent> inserted, Func<UsageEvent, DateTime> bucket, CancellationToken ct)
     {
+        await using var upsert = connection.CreateCommand();
+        upsert.Transaction = transaction;
+        upsert.CommandText = $"""
+            INSERT INTO {table} (bucket_start, consumer_id, server_name, currency, input_tokens, output_tokens, total_tokens, billable_tokens, cost, requests, errors)
+            VALUES ($b, $c, $s, $cur, $in, $out, $total, $billable, $cost, $requests, $errors)
+            ON CONFLICT (bucket_start, consumer_id, server_name, currency) DO UPDATE SET
+                input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+                total_tokens = total_tokens + excluded.total_tokens, billable_tokens = billable_tokens + excluded.billable_tokens,
+                cost = {DecimalAddFunction}(cost, excluded.cost), requests = requests + excluded.requests, errors = errors + excluded.errors
+            """;
+        var b = upsert.Parameters.Add("$b", SqliteType.Text);
+        var c = upsert.Parameters.Add("$c", SqliteType.Text);
+        var server = upsert.Parameters.Add("$s", SqliteType.Text);
+        var currency = upsert.Parameters.Add("$cur", SqliteType.Text);
+        var input = upsert.Parameters.Add("$in", SqliteType.Integer);
+        var output = upsert.Parameters.Add("$out", SqliteType.Integer);
+        var total = upsert.Parameters.Add("$total", SqliteType.Integer);
+        var billable = upsert.Parameters.Add("$billable", SqliteType.Integer);
+        var cost = upsert.Parameters.Add("$cost", SqliteType.Text);
+        var requests = upsert.Parameters.Add("$requests", SqliteType.Integer);
+        var errors = upsert.Parameters.Add("$errors", SqliteType.Integer);
+        await upsert.PrepareAsync(ct);
         foreach (var group in inserted.GroupBy(e => (Bucket: bucket(e), e.ConsumerId, e.ServerName, e.Currency)))
         {
             var delta = UsageBuckets.Sum(group);
-            var key = new object[] { SqliteValues.Instant(group.Key.Bucket), SqliteValues.Guid(group.Key.ConsumerId), group.Key.ServerName, group.Key.Currency };
-
-            await using var read = connection.CreateCommand();
-            read.Transaction = transaction;
-            read.CommandText = $"SELECT cost FROM {table} WHERE bucket_start = $b AND consumer_id = $c AND server_name = $s AND currency = $cur";
-            AddKey(read, key);
-            var existing = await read.ExecuteScalarAsync(ct) as string;
-            var cost = (existing is null ? 0m : decimal.Parse(existing, CultureInfo.InvariantCulture)) + delta.Cost;
-
-            await using var write = connection.CreateCommand();
-            write.Transaction = transaction;
-            write.CommandText = $"""
-                INSERT INTO {table} (bucket_start, consumer_id, server_name, currency, input_tokens, output_tokens, total_tokens, billable_tokens, cost, requests, errors)
-                VALUES ($b, $c, $s, $cur, $in, $out, $total, $billable, $cost, $requests, $errors)
-                ON CONFLICT (bucket_start, consumer_id, server_name, currency) DO UPDATE SET
-                    input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
-                    total_tokens = total_tokens + excluded.total_tokens, billable_tokens = billable_tokens + excluded.billable_tokens,
-                    cost = $costTotal, requests = requests + excluded.requests, errors = errors + excluded.errors
-                """;
-            AddKey(write, key);
-            write.Parameters.AddWithValue("$in", delta.InputTokens);
-            write.Parameters.AddWithValue("$out", delta.OutputTokens);
-            write.Parameters.AddWithValue("$total", delta.TotalTokens);
-            write.Parameters.AddWithValue("$billable", delta.BillableTokens);
-            write.Parameters.AddWithValue("$cost", SqliteValues.Decimal(delta.Cost));
-            write.Parameters.AddWithValue("$costTotal", SqliteValues.Decimal(cost));
-            write.Parameters.AddWithValue("$requests", delta.Requests);
-            write.Parameters.AddWithValue("$errors", delta.Errors);
-            await write.ExecuteNonQueryAsync(ct);
+            b.Value = SqliteValues.Instant(group.Key.Bucket);
+            c.Value = SqliteValues.Guid(group.Key.ConsumerId);
+            server.Value = group.Key.ServerName;
+            currency.Value = group.Key.Currency;
+            input.Value = delta.InputTokens;
+            output.Value = delta.OutputTokens;
+            total.Value = delta.TotalTokens;
+            billable.Value = delta.BillableTokens;
+            cost.Value = SqliteValues.Decimal(delta.Cost);
+            requests.Value = delta.Requests;
+            errors.Value = delta.Errors;
+            await upsert.ExecuteNonQueryAsync(ct);
         }
     }
 
-    private static void AddKey(SqliteCommand command, object[] key)
-    {
-        command.Parameters.AddWithValue("$b", key[0]);
-        command.Parameters.AddWithValue("$c", key[1]);
-        command.Parameters.AddWithValue("$s", key[2]);
-        command.Parameters.AddWithValue("$cur", key[3]);
-    }
+    private const string DecimalAddFunction = "ur_decimal_add";
+
+    /// <summary>Exact sum of two decimal texts (as <see cref="SqliteValues.Decimal"/> writes them).</summary>
+    private static string DecimalAdd(string? a, string? b) => SqliteValues.Decimal(
+        (a is null ? 0m : decimal.Parse(a, NumberStyles.Number, CultureInfo.InvariantCulture))
+        + (b is null ? 0m : decimal.Parse(b, NumberStyles.Number, CultureInfo.InvariantCulture)));
 }
 
 /// <summary>Values in the text forms EF Core's SQLite provider uses, so EF reads what raw SQL wrote.</summary>

@@ -1069,12 +1069,6 @@ namespace UltraRepo.Data.Migrations.Postgres
                     b.HasIndex("ConsumerId", "Timestamp")
                         .HasDatabaseName("ix_usage_events_consumer_id_timestamp");
 
-                    b.HasIndex("ServerName", "Timestamp")
-                        .HasDatabaseName("ix_usage_events_server_name_timestamp");
-
-                    b.HasIndex("ConsumerId", "ServerName", "Period")
-                        .HasDatabaseName("ix_usage_events_consumer_id_server_name_period");
-
                     b.ToTable("usage_events", (string)null);
                 });
 
