@@ -12,6 +12,9 @@ public sealed class UsageRetentionOptions
     public int RawRetentionDays { get; set; } = 400;
 
     public TimeSpan Interval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Wait before the first run after start (none by default: partitions are checked at once).</summary>
+    public TimeSpan StartDelay { get; set; } = TimeSpan.Zero;
 }
 
 /// <summary>
@@ -23,6 +26,11 @@ public sealed class UsageMaintenance(IServiceScopeFactory scopes, IUsageStore st
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (options.Value.StartDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(options.Value.StartDelay, clock, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -81,8 +89,16 @@ public sealed class UsageMaintenance(IServiceScopeFactory scopes, IUsageStore st
             var table = PostgresUsageStore.Name(month);
             var count = "SELECT count(*) AS \"Value\" FROM " + table;
             var drop = "DROP TABLE " + table;
-            removed += await db.Database.SqlQueryRaw<long>(count).SingleAsync(ct);
-            await db.Database.ExecuteSqlRawAsync(drop, ct);
+            try
+            {
+                var rows = await db.Database.SqlQueryRaw<long>(count).SingleAsync(ct);
+                await db.Database.ExecuteSqlRawAsync(drop, ct);
+                removed += rows;
+            }
+            catch (Npgsql.PostgresException e) when (e.SqlState == Npgsql.PostgresErrorCodes.UndefinedTable)
+            {
+                // Another node's (or this node's scheduled) maintenance dropped it meanwhile.
+            }
         }
 
         return removed;
