@@ -98,47 +98,38 @@ public static class DashboardApi
 
         var publisherId = caller.GetUserId();
         var until = end.AddDays(1);
-        var mine = db.Listings.Where(l => l.OwnerId == publisherId).Select(l => l.ServerName);
-        var range = db.UsageDaily.AsNoTracking().Where(r => mine.Contains(r.ServerName) && r.BucketStart >= start && r.BucketStart < until);
-        var figures = db.Database.IsNpgsql() ? await AggregateInDatabaseAsync(range, ct) : await AggregateHereAsync(range, ct);
+        // The names first, so the rollup query is an index range scan per listing (server_name = ANY(…)).
+        var mine = await db.Listings.AsNoTracking().Where(l => l.OwnerId == publisherId).Select(l => l.ServerName).ToListAsync(ct);
+        var rows = await db.UsageDaily.AsNoTracking()
+            .Where(r => mine.Contains(r.ServerName) && r.BucketStart >= start && r.BucketStart < until)
+            .Select(r => new { r.BucketStart, r.ConsumerId, r.Currency, r.BillableTokens, r.Cost })
+            .ToListAsync(ct);
+
+        // One pass; sums stay exact decimals (SQLite keeps costs as text, so nothing is summed in the database).
+        var days = new Dictionary<DateTime, (long Tokens, decimal Revenue, HashSet<Guid> Users)>();
+        var byCurrency = new SortedDictionary<string, decimal>(StringComparer.Ordinal);
+        var consumers = new HashSet<Guid>();
+        foreach (var r in rows)
+        {
+            var day = days.TryGetValue(r.BucketStart, out var d) ? d : (Tokens: 0L, Revenue: 0m, Users: new HashSet<Guid>());
+            day.Users.Add(r.ConsumerId);
+            days[r.BucketStart] = (day.Tokens + r.BillableTokens, day.Revenue + r.Cost, day.Users);
+            byCurrency[r.Currency] = byCurrency.GetValueOrDefault(r.Currency) + r.Cost;
+            consumers.Add(r.ConsumerId);
+        }
+
         var daily = Enumerable.Range(0, (int)(end - start).TotalDays + 1)
             .Select(d => start.AddDays(d))
-            .Select(day => figures.Days.TryGetValue(day, out var of)
-                ? new DailyAnalytics(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), of.Tokens, Money.Format(of.Revenue), of.Users)
+            .Select(day => days.TryGetValue(day, out var of)
+                ? new DailyAnalytics(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), of.Tokens, Money.Format(of.Revenue), of.Users.Count)
                 : new DailyAnalytics(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), 0, Money.Format(0m), 0))
             .ToList();
-        var byCurrency = figures.RevenueByCurrency.ToDictionary(c => c.Key, c => Money.Format(c.Value));
-        var single = byCurrency.Count <= 1;
+        var revenue = byCurrency.ToDictionary(c => c.Key, c => Money.Format(c.Value));
+        var single = revenue.Count <= 1;
         return TypedResults.Ok(new PublisherAnalyticsResponse(
             new AnalyticsPeriod(start.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), end.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)),
-            single ? byCurrency.Values.FirstOrDefault() ?? "0" : null, single ? byCurrency.Keys.FirstOrDefault() ?? "USD" : null,
-            figures.Days.Values.Sum(d => d.Tokens), figures.UniqueConsumers, daily, byCurrency));
-    }
-
-    private sealed record DayFigures(long Tokens, decimal Revenue, long Users);
-
-    private sealed record AnalyticsFigures(Dictionary<DateTime, DayFigures> Days, Dictionary<string, decimal> RevenueByCurrency, long UniqueConsumers);
-
-    /// <summary>PostgreSQL sums numeric exactly, so the rollup rows are aggregated where they are (tens of thousands for a busy publisher).</summary>
-    private static async Task<AnalyticsFigures> AggregateInDatabaseAsync(IQueryable<UsageDaily> range, CancellationToken ct)
-    {
-        var days = await range.GroupBy(r => r.BucketStart)
-            .Select(g => new { Day = g.Key, Tokens = g.Sum(r => r.BillableTokens), Revenue = g.Sum(r => r.Cost), Users = g.Select(r => r.ConsumerId).Distinct().Count() })
-            .ToDictionaryAsync(d => d.Day, d => new DayFigures(d.Tokens, d.Revenue, d.Users), ct);
-        var currencies = await range.GroupBy(r => r.Currency).Select(g => new { Currency = g.Key, Revenue = g.Sum(r => r.Cost) })
-            .ToDictionaryAsync(c => c.Currency, c => c.Revenue, ct);
-        var unique = await range.Select(r => r.ConsumerId).Distinct().LongCountAsync(ct);
-        return new AnalyticsFigures(days, currencies, unique);
-    }
-
-    /// <summary>SQLite stores decimals as text (its SUM would go through floating point), so the rows are summed here in one pass.</summary>
-    private static async Task<AnalyticsFigures> AggregateHereAsync(IQueryable<UsageDaily> range, CancellationToken ct)
-    {
-        var rows = await range.Select(r => new { r.BucketStart, r.ConsumerId, r.Currency, r.BillableTokens, r.Cost }).ToListAsync(ct);
-        var days = rows.GroupBy(r => r.BucketStart).ToDictionary(
-            g => g.Key, g => new DayFigures(g.Sum(r => r.BillableTokens), g.Sum(r => r.Cost), g.Select(r => r.ConsumerId).Distinct().LongCount()));
-        var currencies = rows.GroupBy(r => r.Currency).ToDictionary(g => g.Key, g => g.Sum(r => r.Cost));
-        return new AnalyticsFigures(days, currencies, rows.Select(r => r.ConsumerId).Distinct().LongCount());
+            single ? revenue.Values.FirstOrDefault() ?? "0" : null, single ? revenue.Keys.FirstOrDefault() ?? "USD" : null,
+            days.Values.Sum(d => d.Tokens), consumers.Count, daily, revenue));
     }
 
     private static async Task<Ok<OperatorOverview>> Overview(MarketplaceDb db, TimeProvider clock, CancellationToken ct)
