@@ -119,7 +119,8 @@ public static class FreshnessBench
                     var anyKnown = false;
                     foreach (var e in events.EnumerateArray())
                     {
-                        var id = e.GetProperty("jsonRpcId").GetString() ?? "";
+                        // The usage event keeps the id's raw JSON text: "\"f-12\"" for the string id f-12.
+                        var id = (e.GetProperty("jsonRpcId").GetString() ?? "").Trim('"');
                         if (!known.TryAdd(id, true))
                         {
                             anyKnown = true;
