@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Claims;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using UltraRepo.Accounts;
@@ -14,6 +15,7 @@ namespace UltraRepo.Metering;
 /// Dashboards, read from the hourly and daily rollups only (never raw events): a consumer's month,
 /// a publisher's analytics over their own listings, and the operator's overview. Amounts are exact
 /// decimal strings (rounding happens on invoices), so every figure reconciles with the raw events.
+/// Field names are snake_case, as in the product plan's dashboard shapes (and Lago's API).
 /// </summary>
 public static class DashboardApi
 {
@@ -25,19 +27,55 @@ public static class DashboardApi
         return app;
     }
 
-    public sealed record PackageUsage(string PackageId, string PackageName, long TokensUsed, string EstimatedCost, string Currency, long Requests, long Errors);
+    public sealed record PackageUsage(
+        [property: JsonPropertyName("package_id")] string PackageId,
+        [property: JsonPropertyName("package_name")] string PackageName,
+        [property: JsonPropertyName("tokens_used")] long TokensUsed,
+        [property: JsonPropertyName("estimated_cost")] string EstimatedCost,
+        [property: JsonPropertyName("currency")] string Currency,
+        [property: JsonPropertyName("requests")] long Requests,
+        [property: JsonPropertyName("errors")] long Errors);
 
-    public sealed record ConsumerUsage(string Month, IReadOnlyList<PackageUsage> Packages, string? TotalCost, string? Currency, long TotalTokens, IReadOnlyDictionary<string, string> TotalsByCurrency, object? Invoice);
+    public sealed record ConsumerUsage(
+        [property: JsonPropertyName("month")] string Month,
+        [property: JsonPropertyName("packages")] IReadOnlyList<PackageUsage> Packages,
+        [property: JsonPropertyName("total_cost")] string? TotalCost,
+        [property: JsonPropertyName("currency")] string? Currency,
+        [property: JsonPropertyName("total_tokens")] long TotalTokens,
+        [property: JsonPropertyName("totals_by_currency")] IReadOnlyDictionary<string, string> TotalsByCurrency,
+        [property: JsonPropertyName("invoice")] object? Invoice);
 
-    public sealed record DailyAnalytics(string Date, long Tokens, string Revenue, long Users);
+    public sealed record DailyAnalytics(
+        [property: JsonPropertyName("date")] string Date,
+        [property: JsonPropertyName("tokens")] long Tokens,
+        [property: JsonPropertyName("revenue")] string Revenue,
+        [property: JsonPropertyName("users")] long Users);
 
-    public sealed record AnalyticsPeriod(string Start, string End);
+    public sealed record AnalyticsPeriod(
+        [property: JsonPropertyName("start")] string Start,
+        [property: JsonPropertyName("end")] string End);
 
-    public sealed record PublisherAnalyticsResponse(AnalyticsPeriod Period, string? TotalRevenue, string? Currency, long TotalTokens, long UniqueConsumers, IReadOnlyList<DailyAnalytics> DailyBreakdown, IReadOnlyDictionary<string, string> RevenueByCurrency);
+    public sealed record PublisherAnalyticsResponse(
+        [property: JsonPropertyName("period")] AnalyticsPeriod Period,
+        [property: JsonPropertyName("total_revenue")] string? TotalRevenue,
+        [property: JsonPropertyName("currency")] string? Currency,
+        [property: JsonPropertyName("total_tokens")] long TotalTokens,
+        [property: JsonPropertyName("unique_consumers")] long UniqueConsumers,
+        [property: JsonPropertyName("daily_breakdown")] IReadOnlyList<DailyAnalytics> DailyBreakdown,
+        [property: JsonPropertyName("revenue_by_currency")] IReadOnlyDictionary<string, string> RevenueByCurrency);
 
-    public sealed record TopConsumer(Guid ConsumerId, string Handle, long Tokens);
+    public sealed record TopConsumer(
+        [property: JsonPropertyName("consumer_id")] Guid ConsumerId,
+        [property: JsonPropertyName("handle")] string Handle,
+        [property: JsonPropertyName("tokens")] long Tokens);
 
-    public sealed record OperatorOverview(DateTime AsOf, IReadOnlyList<TopConsumer> TopConsumersLastHour, IReadOnlyDictionary<string, string> RevenueToday, double TokensPerSecond, long TokensToday, long RequestsToday);
+    public sealed record OperatorOverview(
+        [property: JsonPropertyName("as_of")] DateTime AsOf,
+        [property: JsonPropertyName("top_consumers_last_hour")] IReadOnlyList<TopConsumer> TopConsumersLastHour,
+        [property: JsonPropertyName("revenue_today")] IReadOnlyDictionary<string, string> RevenueToday,
+        [property: JsonPropertyName("tokens_per_second")] double TokensPerSecond,
+        [property: JsonPropertyName("tokens_today")] long TokensToday,
+        [property: JsonPropertyName("requests_today")] long RequestsToday);
 
     /// <summary>Hook for billing to attach the consumer's draft invoice for the month.</summary>
     public interface IDraftInvoices

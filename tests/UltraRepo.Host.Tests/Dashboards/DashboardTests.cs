@@ -96,19 +96,19 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
         var bob = Guid.Parse((string)(await _bed.Consumer.Api.GetFromJsonAsync<JsonNode>("/api/me"))!["id"]!);
         var raw = (await RawAsync()).Where(e => e.ConsumerId == bob && e.Period == "2026-11" && e.IsBillable).ToList();
         var packages = usage!["packages"]!.AsArray();
-        Assert.Equal([Notes, Weather, Foreign], packages.Select(p => (string)p!["packageId"]!));
+        Assert.Equal([Notes, Weather, Foreign], packages.Select(p => (string)p!["package_id"]!));
         foreach (var package in packages)
         {
-            var of = raw.Where(e => e.ServerName == (string)package!["packageId"]!).ToList();
-            Assert.Equal(of.Sum(e => e.TotalTokens), (long)package!["tokensUsed"]!);
-            Assert.Equal(of.Sum(e => e.Cost), Dec(package["estimatedCost"]));
+            var of = raw.Where(e => e.ServerName == (string)package!["package_id"]!).ToList();
+            Assert.Equal(of.Sum(e => e.TotalTokens), (long)package!["tokens_used"]!);
+            Assert.Equal(of.Sum(e => e.Cost), Dec(package["estimated_cost"]));
             Assert.Equal(of.Count, (long)package["requests"]!);
         }
 
-        Assert.Equal(raw.Sum(e => e.TotalTokens), (long)usage["totalTokens"]!);
-        Assert.Null(usage["totalCost"]);
-        Assert.Equal(raw.Where(e => e.Currency == "USD").Sum(e => e.Cost), Dec(usage["totalsByCurrency"]!["USD"]));
-        Assert.Equal(raw.Where(e => e.Currency == "EUR").Sum(e => e.Cost), Dec(usage["totalsByCurrency"]!["EUR"]));
+        Assert.Equal(raw.Sum(e => e.TotalTokens), (long)usage["total_tokens"]!);
+        Assert.Null(usage["total_cost"]);
+        Assert.Equal(raw.Where(e => e.Currency == "USD").Sum(e => e.Cost), Dec(usage["totals_by_currency"]!["USD"]));
+        Assert.Equal(raw.Where(e => e.Currency == "EUR").Sum(e => e.Cost), Dec(usage["totals_by_currency"]!["EUR"]));
         // Graduated: bob's weather usage (400 + 500 + the gateway call) crosses the 500-token tier.
         var weather = raw.Where(e => e.ServerName == Weather).ToList();
         var tokens = weather.Sum(e => e.TotalTokens);
@@ -121,11 +121,11 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
         var analytics = await _bed.Publisher.Api.GetFromJsonAsync<JsonNode>("/api/publisher/analytics?start_date=2026-11-02&end_date=2026-11-04");
 
         var raw = (await RawAsync()).Where(e => e.ServerName is Weather or Notes && e.IsBillable && e.Timestamp < new DateTime(2026, 11, 5, 0, 0, 0, DateTimeKind.Utc)).ToList();
-        Assert.Equal(raw.Sum(e => e.Cost), Dec(analytics!["totalRevenue"]));
-        Assert.Equal(raw.Sum(e => e.TotalTokens), (long)analytics["totalTokens"]!);
+        Assert.Equal(raw.Sum(e => e.Cost), Dec(analytics!["total_revenue"]));
+        Assert.Equal(raw.Sum(e => e.TotalTokens), (long)analytics["total_tokens"]!);
         // bob on two days and carol on one: two consumers, not the sum of daily counts.
-        Assert.Equal(2, (long)analytics["uniqueConsumers"]!);
-        var days = analytics["dailyBreakdown"]!.AsArray();
+        Assert.Equal(2, (long)analytics["unique_consumers"]!);
+        var days = analytics["daily_breakdown"]!.AsArray();
         Assert.Equal(["2026-11-02", "2026-11-03", "2026-11-04"], days.Select(d => (string)d!["date"]!));
         foreach (var day in days)
         {
@@ -137,7 +137,7 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
         }
 
         var daves = await _dave.Api.GetFromJsonAsync<JsonNode>("/api/publisher/analytics?start_date=2026-11-02&end_date=2026-11-04");
-        Assert.Equal(100, (long)daves!["totalTokens"]!);
+        Assert.Equal(100, (long)daves!["total_tokens"]!);
         Assert.Equal("EUR", (string?)daves["currency"]);
     }
 
@@ -149,8 +149,8 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
 
         var overview = await admin.Api.GetFromJsonAsync<JsonNode>("/api/admin/usage/overview");
 
-        Assert.Equal("bob", (string?)overview!["topConsumersLastHour"]![0]!["handle"]);
-        Assert.True((double)overview["tokensPerSecond"]! > 0);
+        Assert.Equal("bob", (string?)overview!["top_consumers_last_hour"]![0]!["handle"]);
+        Assert.True((double)overview["tokens_per_second"]! > 0);
     }
 
     [Theory]
