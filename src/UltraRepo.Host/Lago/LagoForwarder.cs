@@ -71,12 +71,12 @@ public sealed class LagoForwarder : BackgroundService, IShippedUsageObserver, IA
     /// <summary>Queues the batch's billable events of subscriptions (the shipper checkpoints after this returns).</summary>
     public async Task OnShippedAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct)
     {
-        var appends = new List<Task>(events.Count);
+        var forwarded = new List<UsageEvent>(events.Count);
         foreach (var usage in events)
         {
             if (LagoEvents.IsForwarded(usage))
             {
-                appends.Add(_spool.RecordAsync(usage, ct).AsTask());
+                forwarded.Add(usage);
             }
             else if (usage.IsBillable)
             {
@@ -84,8 +84,8 @@ public sealed class LagoForwarder : BackgroundService, IShippedUsageObserver, IA
             }
         }
 
-        // All appends are queued before waiting, so the spool writes them in one group commit.
-        await Task.WhenAll(appends);
+        // One write for the whole batch.
+        await _spool.RecordManyAsync(forwarded, ct);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

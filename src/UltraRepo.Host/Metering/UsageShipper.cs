@@ -39,10 +39,13 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         _position = spool.LoadCheckpoint();
-        _backlogAtStart = spool.CountAfter(_position);
-        if (_backlogAtStart > 0)
+        var appendedBeforeStart = spool.Appended;
+        var backlog = spool.CountAfter(_position);
+        // Events this process appended before the shipper started are in both figures: count them once.
+        _backlogAtStart = backlog - appendedBeforeStart;
+        if (backlog > 0)
         {
-            logger.LogInformation("Usage spool holds {Count} events not yet shipped; shipping them now", _backlogAtStart);
+            logger.LogInformation("Usage spool holds {Count} events not yet shipped; shipping them now", backlog);
         }
 
         return base.StartAsync(cancellationToken);
@@ -55,7 +58,7 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
         {
             try
             {
-                var shipped = await ShipBatchAsync(stoppingToken);
+                var shipped = await ShipAsync(stoppingToken);
                 if (shipped == 0)
                 {
                     UpdateGauges(null);
@@ -83,6 +86,82 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
                 UpdateGauges(null);
                 await Task.Delay(delay, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
+        }
+    }
+
+    /// <summary>
+    /// One step of the shipping loop: one batch, or as many batches at once as the store takes
+    /// (<see cref="IUsageStore.ConcurrentWrites"/>). Returns how many events were shipped.
+    /// </summary>
+    public Task<int> ShipAsync(CancellationToken ct) =>
+        store.ConcurrentWrites > 1 ? ShipPipelinedAsync(store.ConcurrentWrites, ct) : ShipBatchAsync(ct);
+
+    /// <summary>
+    /// Ships up to <paramref name="inFlight"/> consecutive full batches at once (the last may be partial) and
+    /// checkpoints each in spool order once it and every batch before it are committed. If one fails, the
+    /// checkpoint stays before it and the batches after it are shipped again later (the store ignores events it
+    /// already has). Returns how many events were shipped.
+    /// </summary>
+    private async Task<int> ShipPipelinedAsync(int inFlight, CancellationToken ct)
+    {
+        var batches = new List<(Task Write, List<UsageEvent> Events, SpoolPosition Next)>();
+        var from = _position;
+        while (batches.Count < inFlight)
+        {
+            var (events, next) = spool.Read(from, BatchSize);
+            if (events.Count == 0)
+            {
+                if (batches.Count == 0 && next.CompareTo(_position) != 0)
+                {
+                    _position = next;
+                    spool.SaveCheckpoint(next);
+                }
+
+                break;
+            }
+
+            UpdateGauges(batches.Count == 0 ? events[0] : null);
+            batches.Add((WriteAndNotifyAsync(events, ct), events, next));
+            from = next;
+            if (events.Count < BatchSize)
+            {
+                break;
+            }
+        }
+
+        if (batches.Count == 0)
+        {
+            return 0;
+        }
+
+        try
+        {
+            foreach (var batch in batches)
+            {
+                await batch.Write;
+                _position = batch.Next;
+                spool.SaveCheckpoint(batch.Next);
+                Interlocked.Add(ref _shippedEvents, batch.Events.Count);
+                Shipped.Inc(batch.Events.Count);
+            }
+        }
+        finally
+        {
+            // Never leave a write running behind a failure: the next attempt re-reads from the checkpoint.
+            await Task.WhenAll(batches.Select(b => b.Write)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+
+        spool.DeleteShipped(_position);
+        return batches.Sum(b => b.Events.Count);
+    }
+
+    private async Task WriteAndNotifyAsync(List<UsageEvent> events, CancellationToken ct)
+    {
+        await store.WriteAsync(events, ct);
+        // Before the checkpoint: after a crash the batch is read again, so observers see it at least once.
+        foreach (var observer in observers)
+        {
+            await observer.OnShippedAsync(events, ct);
         }
     }
 

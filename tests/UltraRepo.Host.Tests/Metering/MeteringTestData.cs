@@ -99,7 +99,13 @@ internal sealed class RecordingUsageStore : UltraRepo.Metering.Storage.IUsageSto
 
     public IReadOnlyCollection<UsageEvent> Stored => _stored.Values.ToList();
 
-    public int Batches { get; private set; }
+    public int Batches => Volatile.Read(ref _batches);
+
+    /// <summary>Writes that failed on purpose (<see cref="FailNext"/>).</summary>
+    public int Failures => Volatile.Read(ref _failures);
+
+    /// <summary>How many batches the shipper may write at once (1 like SQLite, 2 like PostgreSQL).</summary>
+    public int ConcurrentWrites { get; init; } = 1;
 
     /// <summary>While true, every write fails as if the database were down.</summary>
     public bool Down
@@ -109,17 +115,26 @@ internal sealed class RecordingUsageStore : UltraRepo.Metering.Storage.IUsageSto
     }
 
     private bool _down;
+    private int _batches;
+    private int _failures;
+    private int _skipBeforeFailing;
 
-    public void FailNext(int count) => Volatile.Write(ref _failuresLeft, count);
+    /// <summary>The next <paramref name="count"/> writes fail, after <paramref name="skip"/> more succeed.</summary>
+    public void FailNext(int count, int skip = 0)
+    {
+        Volatile.Write(ref _skipBeforeFailing, skip);
+        Volatile.Write(ref _failuresLeft, count);
+    }
 
     public Task<int> WriteAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct)
     {
-        if (Down || Interlocked.Decrement(ref _failuresLeft) >= 0)
+        if (Down || (Interlocked.Decrement(ref _skipBeforeFailing) < 0 && Interlocked.Decrement(ref _failuresLeft) >= 0))
         {
+            Interlocked.Increment(ref _failures);
             throw new IOException("the database is unavailable");
         }
 
-        Batches++;
+        Interlocked.Increment(ref _batches);
         var added = 0;
         foreach (var e in events)
         {

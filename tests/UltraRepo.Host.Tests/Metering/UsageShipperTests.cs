@@ -201,6 +201,50 @@ public sealed class UsageShipperTests : IDisposable
     }
 
     [Fact]
+    public async Task Postgres_ShipsTwoBatchesAtOnce_EveryEventOnce_RollupsExact()
+    {
+        await using var app = new MarketplaceApp(Provider.Postgres);
+        var store = app.Service<IUsageStore>();
+        Assert.Equal(2, store.ConcurrentWrites);
+        await using var spool = NewSpool(_folder.Path);
+        // Two full batches and a partial one, from a few consumers and listings: concurrent batches update the same rollup rows.
+        var events = await AppendManyAsync(spool, MixedEvents(UsageShipper.BatchSize * 2 + 1_234).ToList());
+
+        var counting = new CountingStore(store);
+        await ShipAllAsync(spool, counting);
+
+        Assert.Equal(events.Count, counting.New);
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+        Assert.Equal(events.Count, await db.UsageEvents.CountAsync());
+        await AssertRollupsMatchAsync(db, events);
+        Assert.Equal(spool.Head, spool.LoadCheckpoint());
+    }
+
+    [Fact]
+    public async Task ConcurrentBatches_WhenALaterOneFails_CheckpointStaysBeforeIt_AndTheRetryShipsEachEventOnce()
+    {
+        await using var spool = NewSpool(_folder.Path);
+        var events = await AppendManyAsync(spool, Enumerable.Range(0, UsageShipper.BatchSize * 2 + 10).Select(i => Event(i)).ToList());
+        var store = new RecordingUsageStore { ConcurrentWrites = 2 };
+        store.FailNext(1, skip: 1); // the first batch commits, the second fails, the third is never read
+        var shipper = NewShipper(spool, store);
+        await shipper.StartAsync(CancellationToken.None);
+        try
+        {
+            await WaitUntilAsync(() => shipper.Pending == 0 && shipper.Position == spool.Head, TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            await shipper.StopAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(events.Select(e => e.Id).Order(), store.Stored.Select(e => e.Id).Order());
+        Assert.Equal(1, store.Failures);
+        Assert.Equal(spool.Head, spool.LoadCheckpoint());
+    }
+
+    [Fact]
     public async Task Postgres_EventsOfDifferentMonths_LandInTheirOwnPartitions()
     {
         await using var app = new MarketplaceApp(Provider.Postgres);
@@ -271,14 +315,18 @@ public sealed class UsageShipperTests : IDisposable
     /// <summary>Counts what the shipper hands to the real store and what the store reports as new.</summary>
     private sealed class CountingStore(IUsageStore inner) : IUsageStore
     {
-        public int Delivered { get; private set; }
-        public int New { get; private set; }
+        private int _delivered;
+        private int _new;
+
+        public int Delivered => Volatile.Read(ref _delivered);
+        public int New => Volatile.Read(ref _new);
+        public int ConcurrentWrites => inner.ConcurrentWrites;
 
         public async Task<int> WriteAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct)
         {
             var added = await inner.WriteAsync(events, ct);
-            Delivered += events.Count;
-            New += added;
+            Interlocked.Add(ref _delivered, events.Count);
+            Interlocked.Add(ref _new, added);
             return added;
         }
     }
@@ -337,6 +385,16 @@ public sealed class UsageShipperTests : IDisposable
         await WaitUntilAsync(() => shipper.Pending == 0 && shipper.Position == spool.Head, TimeSpan.FromSeconds(20));
         await shipper.StopAsync(CancellationToken.None);
         return shipper;
+    }
+
+    private static async Task<List<UsageEvent>> AppendManyAsync(UsageSpool spool, List<UsageEvent> events)
+    {
+        foreach (var chunk in events.Chunk(1_000))
+        {
+            await spool.RecordManyAsync(chunk, CancellationToken.None);
+        }
+
+        return events;
     }
 
     private static async Task<List<UsageEvent>> AppendAsync(UsageSpool spool, IEnumerable<UsageEvent> events)

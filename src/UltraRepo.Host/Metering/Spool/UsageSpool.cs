@@ -117,6 +117,27 @@ public sealed class UsageSpool : IAsyncDisposable, IUsageSink
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>Appends several events with one write (or, with per-commit syncs, one group commit).</summary>
+    public async ValueTask RecordManyAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct)
+    {
+        if (_options.SyncEachCommit)
+        {
+            await Task.WhenAll(events.Select(e => RecordGroupCommitAsync(e, ct).AsTask()));
+            return;
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(Math.Max(256, events.Count * 512));
+        foreach (var usage in events)
+        {
+            SpoolRecords.Write(buffer, usage);
+        }
+
+        if (events.Count > 0)
+        {
+            Append(buffer.WrittenSpan, events.Count);
+        }
+    }
+
     private async ValueTask RecordGroupCommitAsync(UsageEvent usage, CancellationToken ct)
     {
         var pending = new Pending(usage);

@@ -5,6 +5,9 @@ public interface IUsageStore
 {
     /// <returns>How many events were new (the others were already stored).</returns>
     Task<int> WriteAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct);
+
+    /// <summary>How many batches the shipper may write at once (disjoint events; rollups stay exact either way).</summary>
+    int ConcurrentWrites => 1;
 }
 
 /// <summary>Bucketing and summing rules shared by both stores and by tests that recompute rollups.</summary>

@@ -23,7 +23,7 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
         INSERT INTO {table} AS r (bucket_start, consumer_id, server_name, currency, input_tokens, output_tokens, total_tokens, billable_tokens, cost, requests, errors)
         SELECT date_trunc('{unit}', timestamp, 'UTC'), consumer_id, server_name, currency, sum(input_tokens), sum(output_tokens), sum(total_tokens),
                sum(CASE WHEN outcome IN ('ok', 'rpc_error') THEN total_tokens ELSE 0 END), sum(cost), count(*), count(*) FILTER (WHERE outcome <> 'ok')
-        FROM inserted GROUP BY 1, 2, 3, 4
+        FROM inserted GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
         ON CONFLICT (bucket_start, consumer_id, server_name, currency) DO UPDATE SET
             input_tokens = r.input_tokens + EXCLUDED.input_tokens, output_tokens = r.output_tokens + EXCLUDED.output_tokens,
             total_tokens = r.total_tokens + EXCLUDED.total_tokens, billable_tokens = r.billable_tokens + EXCLUDED.billable_tokens,
@@ -43,6 +43,12 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
         )
         SELECT count(*) FROM inserted
         """;
+
+    /// <summary>
+    /// Two batches at once use both the database's cores. Concurrent batches may update the same rollup rows;
+    /// each statement upserts them in key order (ORDER BY above), so they wait for each other but never deadlock.
+    /// </summary>
+    public int ConcurrentWrites => 2;
 
     public async Task<int> WriteAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct)
     {
