@@ -39,24 +39,30 @@ public sealed class IngestKey
 
 internal sealed class UsageHourlyConfiguration : IEntityTypeConfiguration<UsageHourly>
 {
-    public void Configure(EntityTypeBuilder<UsageHourly> b) => UsageRollupConfiguration.Configure(b, "usage_hourly");
+    // Read only by time range (the operator overview's last hour: the key's prefix), so no secondary indexes:
+    // each would cost an index insertion per new row on the write path.
+    public void Configure(EntityTypeBuilder<UsageHourly> b) => UsageRollupConfiguration.Configure(b, "usage_hourly", secondaryIndexes: false);
 }
 
 internal sealed class UsageDailyConfiguration : IEntityTypeConfiguration<UsageDaily>
 {
-    public void Configure(EntityTypeBuilder<UsageDaily> b) => UsageRollupConfiguration.Configure(b, "usage_daily");
+    // By consumer (consumer month, invoices) and by listing (publisher analytics).
+    public void Configure(EntityTypeBuilder<UsageDaily> b) => UsageRollupConfiguration.Configure(b, "usage_daily", secondaryIndexes: true);
 }
 
 internal static class UsageRollupConfiguration
 {
-    public static void Configure<T>(EntityTypeBuilder<T> b, string table) where T : UsageRollup
+    public static void Configure<T>(EntityTypeBuilder<T> b, string table, bool secondaryIndexes) where T : UsageRollup
     {
         b.ToTable(table);
         b.HasKey(r => new { r.BucketStart, r.ConsumerId, r.ServerName, r.Currency });
         b.Property(r => r.ServerName).HasMaxLength(200);
         b.Property(r => r.Currency).HasMaxLength(3);
-        b.HasIndex(r => new { r.ConsumerId, r.BucketStart });
-        b.HasIndex(r => new { r.ServerName, r.BucketStart });
+        if (secondaryIndexes)
+        {
+            b.HasIndex(r => new { r.ConsumerId, r.BucketStart });
+            b.HasIndex(r => new { r.ServerName, r.BucketStart });
+        }
     }
 }
 

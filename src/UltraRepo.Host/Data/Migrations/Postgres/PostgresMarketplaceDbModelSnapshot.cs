@@ -1124,12 +1124,6 @@ namespace UltraRepo.Data.Migrations.Postgres
                     b.HasKey("BucketStart", "ConsumerId", "ServerName", "Currency")
                         .HasName("pk_usage_hourly");
 
-                    b.HasIndex("ConsumerId", "BucketStart")
-                        .HasDatabaseName("ix_usage_hourly_consumer_id_bucket_start");
-
-                    b.HasIndex("ServerName", "BucketStart")
-                        .HasDatabaseName("ix_usage_hourly_server_name_bucket_start");
-
                     b.ToTable("usage_hourly", (string)null);
                 });
 
