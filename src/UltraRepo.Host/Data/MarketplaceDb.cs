@@ -27,6 +27,8 @@ public abstract class MarketplaceDb(DbContextOptions options) : DbContext(option
     public DbSet<Budgets.Notification> Notifications => Set<Budgets.Notification>();
     public DbSet<Metering.UsageHourly> UsageHourly => Set<Metering.UsageHourly>();
     public DbSet<Metering.UsageDaily> UsageDaily => Set<Metering.UsageDaily>();
+    public DbSet<Metering.UsageListingDaily> UsageListingDaily => Set<Metering.UsageListingDaily>();
+    public DbSet<Metering.UsageConsumerDays> UsageConsumerDays => Set<Metering.UsageConsumerDays>();
     public DbSet<Metering.IngestKey> IngestKeys => Set<Metering.IngestKey>();
     public DbSet<Billing.Invoice> Invoices => Set<Billing.Invoice>();
     public DbSet<Billing.InvoiceLine> InvoiceLines => Set<Billing.InvoiceLine>();

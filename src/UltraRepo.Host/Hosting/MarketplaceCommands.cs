@@ -74,6 +74,7 @@ public static class MarketplaceCommands
         {
             // WAL lets readers run beside the single writer; it is a property of the file, set once.
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
+            await Metering.UsageRollupBackfill.RunAsync(db, CancellationToken.None);
         }
     }
 

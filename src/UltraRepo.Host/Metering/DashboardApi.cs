@@ -12,7 +12,7 @@ using UltraRepo.Registry;
 namespace UltraRepo.Metering;
 
 /// <summary>
-/// Dashboards, read from the hourly and daily rollups only (never raw events): a consumer's month,
+/// Dashboards, read from rollups only (never raw events): a consumer's month,
 /// a publisher's analytics over their own listings, and the operator's overview. Amounts are exact
 /// decimal strings (rounding happens on invoices), so every figure reconciles with the raw events.
 /// Field names are snake_case, as in the product plan's dashboard shapes (and Lago's API).
@@ -136,38 +136,76 @@ public static class DashboardApi
 
         var publisherId = caller.GetUserId();
         var until = end.AddDays(1);
-        // The names first, so the rollup query is an index range scan per listing (server_name = ANY(…)).
+        // The names first, so each rollup query is a key range scan per listing (server_name = ANY(…)).
         var mine = await db.Listings.AsNoTracking().Where(l => l.OwnerId == publisherId).Select(l => l.ServerName).ToListAsync(ct);
-        var rows = await db.UsageDaily.AsNoTracking()
+        // Daily tokens and revenue from the per-listing rollup (a few rows per listing and day); distinct consumers
+        // from the consumer-days bitmaps (one row per consumer, listing and month). Sums stay exact decimals.
+        var dayRows = await db.UsageListingDaily.AsNoTracking()
             .Where(r => mine.Contains(r.ServerName) && r.BucketStart >= start && r.BucketStart < until)
-            .Select(r => new { r.BucketStart, r.ConsumerId, r.Currency, r.BillableTokens, r.Cost })
+            .Select(r => new { r.BucketStart, r.Currency, r.BillableTokens, r.Cost })
+            .ToListAsync(ct);
+        var firstMonth = UsageConsumerDays.MonthOf(start);
+        var used = await db.UsageConsumerDays.AsNoTracking()
+            .Where(r => mine.Contains(r.ServerName) && r.Month >= firstMonth && r.Month < until)
+            .Select(r => new { r.ConsumerId, r.Month, r.Days })
             .ToListAsync(ct);
 
-        // One pass; sums stay exact decimals (SQLite keeps costs as text, so nothing is summed in the database).
-        var days = new Dictionary<DateTime, (long Tokens, decimal Revenue, HashSet<Guid> Users)>();
+        var days = new Dictionary<DateTime, (long Tokens, decimal Revenue)>();
         var byCurrency = new SortedDictionary<string, decimal>(StringComparer.Ordinal);
-        var consumers = new HashSet<Guid>();
-        foreach (var r in rows)
+        foreach (var r in dayRows)
         {
-            var day = days.TryGetValue(r.BucketStart, out var d) ? d : (Tokens: 0L, Revenue: 0m, Users: new HashSet<Guid>());
-            day.Users.Add(r.ConsumerId);
-            days[r.BucketStart] = (day.Tokens + r.BillableTokens, day.Revenue + r.Cost, day.Users);
+            var day = days.GetValueOrDefault(r.BucketStart);
+            days[r.BucketStart] = (day.Tokens + r.BillableTokens, day.Revenue + r.Cost);
             byCurrency[r.Currency] = byCurrency.GetValueOrDefault(r.Currency) + r.Cost;
-            consumers.Add(r.ConsumerId);
         }
 
+        // A consumer counts once per day and once over the range, whichever of the publisher's listings they used.
+        var perConsumerMonth = new Dictionary<(Guid Consumer, DateTime Month), int>();
+        foreach (var r in used)
+        {
+            var month = DateTime.SpecifyKind(r.Month, DateTimeKind.Utc);
+            var inRange = r.Days & RangeMask(month, start, until);
+            if (inRange != 0)
+            {
+                perConsumerMonth[(r.ConsumerId, month)] = perConsumerMonth.GetValueOrDefault((r.ConsumerId, month)) | inRange;
+            }
+        }
+
+        var users = new Dictionary<DateTime, int>();
+        foreach (var ((_, month), bits) in perConsumerMonth)
+        {
+            for (var rest = bits; rest != 0; rest &= rest - 1)
+            {
+                var day = month.AddDays(System.Numerics.BitOperations.TrailingZeroCount(rest));
+                users[day] = users.GetValueOrDefault(day) + 1;
+            }
+        }
+
+        var consumers = perConsumerMonth.Keys.Select(k => k.Consumer).Distinct().Count();
         var daily = Enumerable.Range(0, (int)(end - start).TotalDays + 1)
             .Select(d => start.AddDays(d))
-            .Select(day => days.TryGetValue(day, out var of)
-                ? new DailyAnalytics(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), of.Tokens, Money.Format(of.Revenue), of.Users.Count)
-                : new DailyAnalytics(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), 0, Money.Format(0m), 0))
+            .Select(day => new DailyAnalytics(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), days.GetValueOrDefault(day).Tokens,
+                Money.Format(days.GetValueOrDefault(day).Revenue), users.GetValueOrDefault(day)))
             .ToList();
         var revenue = byCurrency.ToDictionary(c => c.Key, c => Money.Format(c.Value));
         var single = revenue.Count <= 1;
         return TypedResults.Ok(new PublisherAnalyticsResponse(
             new AnalyticsPeriod(start.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), end.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)),
             single ? revenue.Values.FirstOrDefault() ?? "0" : null, single ? revenue.Keys.FirstOrDefault() ?? "USD" : null,
-            days.Values.Sum(d => d.Tokens), consumers.Count, daily, revenue));
+            days.Values.Sum(d => d.Tokens), consumers, daily, revenue));
+    }
+
+    /// <summary>The bits (day d → bit d - 1) of <paramref name="month"/>'s days inside [start, until).</summary>
+    private static int RangeMask(DateTime month, DateTime start, DateTime until)
+    {
+        var mask = 0;
+        var last = month.AddMonths(1) < until ? month.AddMonths(1) : until;
+        for (var day = month > start ? month : start; day < last; day = day.AddDays(1))
+        {
+            mask |= 1 << (day.Day - 1);
+        }
+
+        return mask;
     }
 
     private static async Task<Ok<OperatorOverview>> Overview(MarketplaceDb db, TimeProvider clock, CancellationToken ct)

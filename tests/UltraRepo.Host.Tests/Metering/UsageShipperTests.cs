@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
@@ -221,6 +222,30 @@ public sealed class UsageShipperTests : IDisposable
         Assert.Equal(spool.Head, spool.LoadCheckpoint());
     }
 
+    [Theory]
+    [InlineData(Provider.Sqlite)]
+    [InlineData(Provider.Postgres)]
+    public async Task ListingAndConsumerDayRollups_AreFilledFromTheDailyRollup_WhenADatabaseWithUsageIsUpgraded(Provider provider)
+    {
+        await using var app = new MarketplaceApp(provider);
+        var events = MixedEvents(400).ToList();
+        await app.Service<IUsageStore>().WriteAsync(events, CancellationToken.None);
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+        var migrator = db.GetService<Microsoft.EntityFrameworkCore.Migrations.IMigrator>();
+        var migrations = db.Database.GetMigrations().ToList();
+        var added = migrations.Single(m => m.EndsWith("_ListingAndConsumerDayRollups", StringComparison.Ordinal));
+
+        // Back to the schema before the two rollups existed (usage_daily keeps its rows), then up again as an upgrade would.
+        await migrator.MigrateAsync(migrations[migrations.IndexOf(added) - 1]);
+        await migrator.MigrateAsync(added);
+        var filledInDotNet = await UsageRollupBackfill.RunAsync(db, CancellationToken.None);
+
+        Assert.Equal(provider == Provider.Sqlite, filledInDotNet); // PostgreSQL's migration fills them in SQL
+        await AssertRollupsMatchAsync(db, events);
+        Assert.False(await UsageRollupBackfill.RunAsync(db, CancellationToken.None)); // once only
+    }
+
     [Fact]
     public async Task ConcurrentBatches_WhenALaterOneFails_CheckpointStaysBeforeIt_AndTheRetryShipsEachEventOnce()
     {
@@ -357,6 +382,22 @@ public sealed class UsageShipperTests : IDisposable
         var daily = await db.UsageDaily.AsNoTracking().ToListAsync();
         AssertRollups(events, e => UsageBuckets.Hour(e.Timestamp), hourly);
         AssertRollups(events, e => UsageBuckets.Day(e.Timestamp), daily);
+
+        var listingDaily = (await db.UsageListingDaily.AsNoTracking().ToListAsync())
+            .ToDictionary(r => (r.ServerName, Day: r.BucketStart.Ticks, r.Currency));
+        var expectedListing = events.GroupBy(e => (e.ServerName, Day: UsageBuckets.Day(e.Timestamp).Ticks, e.Currency)).ToDictionary(g => g.Key, g => UsageBuckets.Sum(g));
+        Assert.Equal(expectedListing.Keys.Order(), listingDaily.Keys.Order());
+        foreach (var (key, sum) in expectedListing)
+        {
+            var row = listingDaily[key];
+            Assert.Equal((sum.TotalTokens, sum.BillableTokens, sum.Cost, sum.Requests, sum.Errors), (row.TotalTokens, row.BillableTokens, row.Cost, row.Requests, row.Errors));
+        }
+
+        // Bit d - 1 set exactly for the days of the month on which the consumer used the listing.
+        var consumerDays = (await db.UsageConsumerDays.AsNoTracking().ToListAsync()).ToDictionary(r => (r.ServerName, Month: r.Month.Ticks, r.ConsumerId), r => r.Days);
+        var expectedDays = events.GroupBy(e => (e.ServerName, Month: new DateTime(e.Timestamp.Year, e.Timestamp.Month, 1).Ticks, e.ConsumerId))
+            .ToDictionary(g => g.Key, g => g.Select(e => e.Timestamp.Day).Distinct().Sum(d => 1 << (d - 1)));
+        Assert.Equal(expectedDays, consumerDays);
     }
 
     private static void AssertRollups(IReadOnlyCollection<UsageEvent> events, Func<UsageEvent, DateTime> bucket, IEnumerable<UsageRollup> rows)

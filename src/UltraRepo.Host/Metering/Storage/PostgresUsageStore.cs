@@ -9,7 +9,8 @@ namespace UltraRepo.Metering.Storage;
 /// <summary>
 /// Scale-out store: each batch is loaded with binary <c>COPY</c> into a session-temporary staging table,
 /// then moved into the time-partitioned <c>usage_events</c> with <c>ON CONFLICT DO NOTHING</c>; the rows
-/// actually inserted feed the hourly and daily rollups in the same statement, so re-shipping a batch
+/// actually inserted feed the rollups (hourly and daily per consumer × listing, daily per listing, and the
+/// days of the month each consumer used each listing) in the same statement, so re-shipping a batch
 /// changes nothing. Monthly partitions are created before they are needed.
 /// </summary>
 public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, IDisposable
@@ -39,6 +40,23 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
             RETURNING 1
         ), daily AS (
             {Rollup("usage_daily", "day")}
+            RETURNING 1
+        ), listing_daily AS (
+            INSERT INTO usage_listing_daily AS r (server_name, bucket_start, currency, total_tokens, billable_tokens, cost, requests, errors)
+            SELECT server_name, date_trunc('day', timestamp, 'UTC'), currency, sum(total_tokens),
+                   sum(CASE WHEN outcome IN ('ok', 'rpc_error') THEN total_tokens ELSE 0 END), sum(cost), count(*), count(*) FILTER (WHERE outcome <> 'ok')
+            FROM inserted GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (server_name, bucket_start, currency) DO UPDATE SET
+                total_tokens = r.total_tokens + EXCLUDED.total_tokens, billable_tokens = r.billable_tokens + EXCLUDED.billable_tokens,
+                cost = r.cost + EXCLUDED.cost, requests = r.requests + EXCLUDED.requests, errors = r.errors + EXCLUDED.errors
+            RETURNING 1
+        ), consumer_days AS (
+            INSERT INTO usage_consumer_days AS r (server_name, month, consumer_id, days)
+            SELECT server_name, date_trunc('month', timestamp, 'UTC'), consumer_id,
+                   bit_or(1 << (extract(day FROM timestamp AT TIME ZONE 'UTC')::int - 1))
+            FROM inserted GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (server_name, month, consumer_id) DO UPDATE SET days = r.days | EXCLUDED.days
+            WHERE (r.days | EXCLUDED.days) <> r.days
             RETURNING 1
         )
         SELECT count(*) FROM inserted

@@ -6,7 +6,8 @@ namespace UltraRepo.Metering.Storage;
 
 /// <summary>
 /// Embedded store: one transaction per batch, a prepared <c>INSERT OR IGNORE</c> per event (the event id
-/// makes re-shipping harmless), and the hourly and daily rollups updated from the rows actually inserted.
+/// makes re-shipping harmless), and the rollups (hourly and daily per consumer × listing, daily per listing,
+/// consumer days per listing and month) updated from the rows actually inserted.
 /// Costs stay exact decimals: rollup sums are added by .NET decimal code registered as a SQLite function,
 /// never in SQLite's floating point.
 /// </summary>
@@ -38,6 +39,8 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
         var inserted = await InsertEventsAsync(connection, transaction, events, ct);
         await UpsertRollupsAsync(connection, transaction, "usage_hourly", inserted, e => UsageBuckets.Hour(e.Timestamp), ct);
         await UpsertRollupsAsync(connection, transaction, "usage_daily", inserted, e => UsageBuckets.Day(e.Timestamp), ct);
+        await UpsertListingDailyAsync(connection, transaction, inserted, ct);
+        await UpsertConsumerDaysAsync(connection, transaction, inserted, ct);
         await transaction.CommitAsync(ct);
         return inserted.Count;
     }
@@ -131,6 +134,65 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
             cost.Value = SqliteValues.Decimal(delta.Cost);
             requests.Value = delta.Requests;
             errors.Value = delta.Errors;
+            await upsert.ExecuteNonQueryAsync(ct);
+        }
+    }
+
+    private static async Task UpsertListingDailyAsync(SqliteConnection connection, SqliteTransaction transaction, List<UsageEvent> inserted, CancellationToken ct)
+    {
+        await using var upsert = connection.CreateCommand();
+        upsert.Transaction = transaction;
+        upsert.CommandText = $"""
+            INSERT INTO usage_listing_daily (server_name, bucket_start, currency, total_tokens, billable_tokens, cost, requests, errors)
+            VALUES ($s, $b, $cur, $total, $billable, $cost, $requests, $errors)
+            ON CONFLICT (server_name, bucket_start, currency) DO UPDATE SET
+                total_tokens = total_tokens + excluded.total_tokens, billable_tokens = billable_tokens + excluded.billable_tokens,
+                cost = {DecimalAddFunction}(cost, excluded.cost), requests = requests + excluded.requests, errors = errors + excluded.errors
+            """;
+        var server = upsert.Parameters.Add("$s", SqliteType.Text);
+        var b = upsert.Parameters.Add("$b", SqliteType.Text);
+        var currency = upsert.Parameters.Add("$cur", SqliteType.Text);
+        var total = upsert.Parameters.Add("$total", SqliteType.Integer);
+        var billable = upsert.Parameters.Add("$billable", SqliteType.Integer);
+        var cost = upsert.Parameters.Add("$cost", SqliteType.Text);
+        var requests = upsert.Parameters.Add("$requests", SqliteType.Integer);
+        var errors = upsert.Parameters.Add("$errors", SqliteType.Integer);
+        await upsert.PrepareAsync(ct);
+        foreach (var group in inserted.GroupBy(e => (e.ServerName, Day: UsageBuckets.Day(e.Timestamp), e.Currency)))
+        {
+            var delta = UsageBuckets.Sum(group);
+            server.Value = group.Key.ServerName;
+            b.Value = SqliteValues.Instant(group.Key.Day);
+            currency.Value = group.Key.Currency;
+            total.Value = delta.TotalTokens;
+            billable.Value = delta.BillableTokens;
+            cost.Value = SqliteValues.Decimal(delta.Cost);
+            requests.Value = delta.Requests;
+            errors.Value = delta.Errors;
+            await upsert.ExecuteNonQueryAsync(ct);
+        }
+    }
+
+    private static async Task UpsertConsumerDaysAsync(SqliteConnection connection, SqliteTransaction transaction, List<UsageEvent> inserted, CancellationToken ct)
+    {
+        await using var upsert = connection.CreateCommand();
+        upsert.Transaction = transaction;
+        upsert.CommandText = """
+            INSERT INTO usage_consumer_days (server_name, month, consumer_id, days) VALUES ($s, $m, $c, $days)
+            ON CONFLICT (server_name, month, consumer_id) DO UPDATE SET days = days | excluded.days
+            WHERE (days | excluded.days) <> days
+            """;
+        var server = upsert.Parameters.Add("$s", SqliteType.Text);
+        var month = upsert.Parameters.Add("$m", SqliteType.Text);
+        var consumer = upsert.Parameters.Add("$c", SqliteType.Text);
+        var days = upsert.Parameters.Add("$days", SqliteType.Integer);
+        await upsert.PrepareAsync(ct);
+        foreach (var group in inserted.GroupBy(e => (e.ServerName, Month: UsageConsumerDays.MonthOf(e.Timestamp), e.ConsumerId)))
+        {
+            server.Value = group.Key.ServerName;
+            month.Value = SqliteValues.Instant(group.Key.Month);
+            consumer.Value = SqliteValues.Guid(group.Key.ConsumerId);
+            days.Value = group.Aggregate(0, (bits, e) => bits | UsageConsumerDays.Bit(e.Timestamp));
             await upsert.ExecuteNonQueryAsync(ct);
         }
     }

@@ -890,6 +890,31 @@ namespace UltraRepo.Data.Migrations.Postgres
                     b.ToTable("ingest_keys", (string)null);
                 });
 
+            modelBuilder.Entity("UltraRepo.Metering.UsageConsumerDays", b =>
+                {
+                    b.Property<string>("ServerName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("server_name");
+
+                    b.Property<DateTime>("Month")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("month");
+
+                    b.Property<Guid>("ConsumerId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("consumer_id");
+
+                    b.Property<int>("Days")
+                        .HasColumnType("integer")
+                        .HasColumnName("days");
+
+                    b.HasKey("ServerName", "Month", "ConsumerId")
+                        .HasName("pk_usage_consumer_days");
+
+                    b.ToTable("usage_consumer_days", (string)null);
+                });
+
             modelBuilder.Entity("UltraRepo.Metering.UsageDaily", b =>
                 {
                     b.Property<DateTime>("BucketStart")
@@ -944,9 +969,6 @@ namespace UltraRepo.Data.Migrations.Postgres
 
                     b.HasIndex("ConsumerId", "BucketStart")
                         .HasDatabaseName("ix_usage_daily_consumer_id_bucket_start");
-
-                    b.HasIndex("ServerName", "BucketStart")
-                        .HasDatabaseName("ix_usage_daily_server_name_bucket_start");
 
                     b.ToTable("usage_daily", (string)null);
                 });
@@ -1125,6 +1147,49 @@ namespace UltraRepo.Data.Migrations.Postgres
                         .HasName("pk_usage_hourly");
 
                     b.ToTable("usage_hourly", (string)null);
+                });
+
+            modelBuilder.Entity("UltraRepo.Metering.UsageListingDaily", b =>
+                {
+                    b.Property<string>("ServerName")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("server_name");
+
+                    b.Property<DateTime>("BucketStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("bucket_start");
+
+                    b.Property<string>("Currency")
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("BillableTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("billable_tokens");
+
+                    b.Property<decimal>("Cost")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("numeric(28,12)")
+                        .HasColumnName("cost");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("bigint")
+                        .HasColumnName("errors");
+
+                    b.Property<long>("Requests")
+                        .HasColumnType("bigint")
+                        .HasColumnName("requests");
+
+                    b.Property<long>("TotalTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("total_tokens");
+
+                    b.HasKey("ServerName", "BucketStart", "Currency")
+                        .HasName("pk_usage_listing_daily");
+
+                    b.ToTable("usage_listing_daily", (string)null);
                 });
 
             modelBuilder.Entity("UltraRepo.Pricing.PricingVersion", b =>

@@ -882,6 +882,31 @@ namespace UltraRepo.Data.Migrations.Sqlite
                     b.ToTable("ingest_keys", (string)null);
                 });
 
+            modelBuilder.Entity("UltraRepo.Metering.UsageConsumerDays", b =>
+                {
+                    b.Property<string>("ServerName")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("server_name");
+
+                    b.Property<DateTime>("Month")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("month");
+
+                    b.Property<Guid>("ConsumerId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("consumer_id");
+
+                    b.Property<int>("Days")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("days");
+
+                    b.HasKey("ServerName", "Month", "ConsumerId")
+                        .HasName("pk_usage_consumer_days");
+
+                    b.ToTable("usage_consumer_days", (string)null);
+                });
+
             modelBuilder.Entity("UltraRepo.Metering.UsageDaily", b =>
                 {
                     b.Property<DateTime>("BucketStart")
@@ -936,9 +961,6 @@ namespace UltraRepo.Data.Migrations.Sqlite
 
                     b.HasIndex("ConsumerId", "BucketStart")
                         .HasDatabaseName("ix_usage_daily_consumer_id_bucket_start");
-
-                    b.HasIndex("ServerName", "BucketStart")
-                        .HasDatabaseName("ix_usage_daily_server_name_bucket_start");
 
                     b.ToTable("usage_daily", (string)null);
                 });
@@ -1118,6 +1140,49 @@ namespace UltraRepo.Data.Migrations.Sqlite
                         .HasName("pk_usage_hourly");
 
                     b.ToTable("usage_hourly", (string)null);
+                });
+
+            modelBuilder.Entity("UltraRepo.Metering.UsageListingDaily", b =>
+                {
+                    b.Property<string>("ServerName")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("server_name");
+
+                    b.Property<DateTime>("BucketStart")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("bucket_start");
+
+                    b.Property<string>("Currency")
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<long>("BillableTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("billable_tokens");
+
+                    b.Property<decimal>("Cost")
+                        .HasPrecision(28, 12)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("cost");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("errors");
+
+                    b.Property<long>("Requests")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("requests");
+
+                    b.Property<long>("TotalTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("total_tokens");
+
+                    b.HasKey("ServerName", "BucketStart", "Currency")
+                        .HasName("pk_usage_listing_daily");
+
+                    b.ToTable("usage_listing_daily", (string)null);
                 });
 
             modelBuilder.Entity("UltraRepo.Pricing.PricingVersion", b =>
