@@ -41,11 +41,14 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
         ), daily AS (
             {Rollup("usage_daily", "day")}
             RETURNING 1
-        ), listing_delta AS (
-            INSERT INTO usage_listing_daily_incoming (server_name, bucket_start, currency, total_tokens, billable_tokens, cost, requests, errors)
+        ), listing_daily AS (
+            INSERT INTO usage_listing_daily AS r (server_name, bucket_start, currency, total_tokens, billable_tokens, cost, requests, errors)
             SELECT server_name, date_trunc('day', timestamp, 'UTC'), currency, sum(total_tokens),
                    sum(CASE WHEN outcome IN ('ok', 'rpc_error') THEN total_tokens ELSE 0 END), sum(cost), count(*), count(*) FILTER (WHERE outcome <> 'ok')
-            FROM inserted GROUP BY 1, 2, 3
+            FROM inserted GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            ON CONFLICT (server_name, bucket_start, currency) DO UPDATE SET
+                total_tokens = r.total_tokens + EXCLUDED.total_tokens, billable_tokens = r.billable_tokens + EXCLUDED.billable_tokens,
+                cost = r.cost + EXCLUDED.cost, requests = r.requests + EXCLUDED.requests, errors = r.errors + EXCLUDED.errors
             RETURNING 1
         ), consumer_days AS (
             INSERT INTO usage_consumer_days AS r (server_name, month, consumer_id, days)
@@ -60,20 +63,6 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
         """;
 
     /// <summary>
-    /// Every batch touches the per-listing rows of the day, so they are upserted last, from the deltas the move
-    /// left in a temporary table: the row locks are held only until the commit right after, and a second batch
-    /// in flight waits for them as briefly as possible.
-    /// </summary>
-    private const string UpsertListingDaily = """
-        INSERT INTO usage_listing_daily AS r (server_name, bucket_start, currency, total_tokens, billable_tokens, cost, requests, errors)
-        SELECT server_name, bucket_start, currency, total_tokens, billable_tokens, cost, requests, errors
-        FROM usage_listing_daily_incoming ORDER BY 1, 2, 3
-        ON CONFLICT (server_name, bucket_start, currency) DO UPDATE SET
-            total_tokens = r.total_tokens + EXCLUDED.total_tokens, billable_tokens = r.billable_tokens + EXCLUDED.billable_tokens,
-            cost = r.cost + EXCLUDED.cost, requests = r.requests + EXCLUDED.requests, errors = r.errors + EXCLUDED.errors
-        """;
-
-    /// <summary>
     /// Two batches at once use both the database's cores. Concurrent batches may update the same rollup rows;
     /// each statement upserts them in key order (ORDER BY above), so they wait for each other but never deadlock.
     /// </summary>
@@ -85,8 +74,7 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
         await using var connection = await _source.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await using (var staging = new NpgsqlCommand(
-            "CREATE TEMP TABLE IF NOT EXISTS usage_events_incoming (LIKE usage_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; " +
-            "CREATE TEMP TABLE IF NOT EXISTS usage_listing_daily_incoming (LIKE usage_listing_daily) ON COMMIT DELETE ROWS", connection, transaction))
+            "CREATE TEMP TABLE IF NOT EXISTS usage_events_incoming (LIKE usage_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS", connection, transaction))
         {
             await staging.ExecuteNonQueryAsync(ct);
         }
@@ -128,11 +116,6 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
         await using (var move = new NpgsqlCommand(Move, connection, transaction))
         {
             inserted = (long)(await move.ExecuteScalarAsync(ct))!;
-        }
-
-        await using (var listing = new NpgsqlCommand(UpsertListingDaily, connection, transaction))
-        {
-            await listing.ExecuteNonQueryAsync(ct);
         }
 
         await transaction.CommitAsync(ct);
