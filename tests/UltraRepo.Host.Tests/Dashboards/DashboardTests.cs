@@ -23,6 +23,7 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
     private GatewayTestbed _bed = null!;
     private TestUser _carol = null!;
     private TestUser _dave = null!;
+    private string _carolWeather = null!;
 
     public async Task InitializeAsync()
     {
@@ -38,7 +39,7 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
 
         var bobWeather = await Subscribe(_bed.Consumer, Weather);
         var bobNotes = await Subscribe(_bed.Consumer, Notes);
-        var carolWeather = await Subscribe(_carol, Weather);
+        var carolWeather = _carolWeather = await Subscribe(_carol, Weather);
         var bobForeign = await Subscribe(_bed.Consumer, Foreign);
 
         // Usage over several days of November, through ingestion (timestamps chosen) and through the gateway.
@@ -139,6 +140,39 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
         var daves = await _dave.Api.GetFromJsonAsync<JsonNode>("/api/publisher/analytics?start_date=2026-11-02&end_date=2026-11-04");
         Assert.Equal(100, (long)daves!["total_tokens"]!);
         Assert.Equal("EUR", (string?)daves["currency"]);
+    }
+
+    [Fact]
+    public async Task PublisherAnalytics_AcrossAMonthBoundary_CountEachConsumerOncePerDayAndOnceOverall()
+    {
+        // carol uses weather on 30 November (twice) and on 1 December: the range spans both months' day maps.
+        _bed.App.Clock.SetUtcNow(new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero));
+        await Ingest(_bed.Publisher, _carolWeather, new DateTime(2026, 11, 30, 23, 0, 0, DateTimeKind.Utc), 10, 20);
+        await Ingest(_bed.Publisher, _carolWeather, new DateTime(2026, 11, 30, 23, 30, 0, DateTimeKind.Utc), 5, 5);
+        await Ingest(_bed.Publisher, _carolWeather, new DateTime(2026, 12, 1, 0, 30, 0, DateTimeKind.Utc), 7, 7);
+        await _bed.SettledAsync();
+
+        var analytics = await _bed.Publisher.Api.GetFromJsonAsync<JsonNode>("/api/publisher/analytics?start_date=2026-11-03&end_date=2026-12-01");
+
+        var raw = (await RawAsync()).Where(e => e.ServerName is Weather or Notes && e.IsBillable
+            && e.Timestamp >= new DateTime(2026, 11, 3, 0, 0, 0, DateTimeKind.Utc) && e.Timestamp < new DateTime(2026, 12, 2, 0, 0, 0, DateTimeKind.Utc)).ToList();
+        Assert.Equal(2, raw.Select(e => e.ConsumerId).Distinct().Count());
+        Assert.Equal(2, (long)analytics!["unique_consumers"]!);
+        Assert.Equal(raw.Sum(e => e.TotalTokens), (long)analytics["total_tokens"]!);
+        Assert.Equal(raw.Sum(e => e.Cost), Dec(analytics["total_revenue"]));
+        var days = analytics["daily_breakdown"]!.AsArray();
+        Assert.Equal(29, days.Count);
+        foreach (var day in days)
+        {
+            var date = DateTime.ParseExact((string)day!["date"]!, "yyyy-MM-dd", CultureInfo.InvariantCulture);
+            var of = raw.Where(e => e.Timestamp.Date == date.Date).ToList();
+            Assert.Equal(of.Sum(e => e.TotalTokens), (long)day["tokens"]!);
+            Assert.Equal(of.Sum(e => e.Cost), Dec(day["revenue"]));
+            Assert.Equal(of.Select(e => e.ConsumerId).Distinct().Count(), (long)day["users"]!);
+        }
+
+        Assert.Equal(1, (long)days.Single(d => (string)d!["date"]! == "2026-11-30")!["users"]!); // carol, once for two calls
+        Assert.Equal(1, (long)days.Single(d => (string)d!["date"]! == "2026-12-01")!["users"]!);
     }
 
     [Fact]

@@ -208,7 +208,7 @@ public sealed class GatewayMeteringTests : IAsyncLifetime
     {
         var settings = await _bed.Publisher.Api.PutAsJsonAsync($"/api/servers/{Uri.EscapeDataString(Server)}/gateway", new { tokenizer = "cl100k_base" });
         Assert.Equal(HttpStatusCode.OK, settings.StatusCode);
-        await Task.Delay(400);
+        await _bed.WaitForCatalogAsync(Server, l => l.Tokenizer == "cl100k_base");
         var session = await _bed.InitializeAsync(Server);
         const string text = "naïve café résumé — 東京 🚀 tokenizers differ";
 

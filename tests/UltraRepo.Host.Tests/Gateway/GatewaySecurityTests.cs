@@ -94,7 +94,7 @@ public sealed class GatewaySecurityTests : IAsyncLifetime
             new { credential = new { header = "X-Upstream-Key", value = "s3cret-upstream-value" } });
         Assert.Equal(HttpStatusCode.OK, set.StatusCode);
         Assert.DoesNotContain("s3cret", await set.Content.ReadAsStringAsync());
-        await Task.Delay(500);
+        await _bed.WaitForCatalogAsync(name, l => l.CredentialHeader == "X-Upstream-Key");
 
         var after = await _bed.PostRpcAsync(name, Call);
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
@@ -197,8 +197,8 @@ public sealed class GatewaySecurityTests : IAsyncLifetime
     [Fact]
     public async Task Logs_NeverContainKeysOrUpstreamCredentials()
     {
-        await _bed.Publisher.Api.PutAsJsonAsync($"/api/servers/{Uri.EscapeDataString(Free)}/gateway", new { credential = new { header = "X-Api-Key", value = "never-log-this-credential" } });
-        await Task.Delay(500);
+        (await _bed.Publisher.Api.PutAsJsonAsync($"/api/servers/{Uri.EscapeDataString(Free)}/gateway", new { credential = new { header = "X-Api-Key", value = "never-log-this-credential" } })).EnsureSuccessStatusCode();
+        await _bed.WaitForCatalogAsync(Free, l => l.CredentialHeader == "X-Api-Key");
         await _bed.PostRpcAsync(Free, Call);
         await _bed.PostRpcAsync(Free, "{broken");
         await _bed.PostRpcAsync(Metered, Call);
