@@ -184,8 +184,8 @@ public static class DashboardApi
         var consumers = perConsumerMonth.Keys.Select(k => k.Consumer).Distinct().Count();
         var daily = Enumerable.Range(0, (int)(end - start).TotalDays + 1)
             .Select(d => start.AddDays(d))
-            .Select(day => new DailyAnalytics(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), days.GetValueOrDefault(day).Tokens,
-                Money.Format(days.GetValueOrDefault(day).Revenue), users.GetValueOrDefault(day)))
+            .Select(day => (Day: day, Sums: days.GetValueOrDefault(day)))
+            .Select(d => new DailyAnalytics(d.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), d.Sums.Tokens, Money.Format(d.Sums.Revenue), users.GetValueOrDefault(d.Day)))
             .ToList();
         var revenue = byCurrency.ToDictionary(c => c.Key, c => Money.Format(c.Value));
         var single = revenue.Count <= 1;

@@ -93,16 +93,15 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
     /// One step of the shipping loop: one batch, or as many batches at once as the store takes
     /// (<see cref="IUsageStore.ConcurrentWrites"/>). Returns how many events were shipped.
     /// </summary>
-    public Task<int> ShipAsync(CancellationToken ct) =>
-        store.ConcurrentWrites > 1 ? ShipPipelinedAsync(store.ConcurrentWrites, ct) : ShipBatchAsync(ct);
+    public Task<int> ShipAsync(CancellationToken ct) => ShipBatchesAsync(Math.Max(1, store.ConcurrentWrites), ct);
 
     /// <summary>
-    /// Ships up to <paramref name="inFlight"/> consecutive full batches at once (the last may be partial) and
+    /// Ships up to <paramref name="inFlight"/> consecutive batches at once (only the last may be partial) and
     /// checkpoints each in spool order once it and every batch before it are committed. If one fails, the
     /// checkpoint stays before it and the batches after it are shipped again later (the store ignores events it
     /// already has). Returns how many events were shipped.
     /// </summary>
-    private async Task<int> ShipPipelinedAsync(int inFlight, CancellationToken ct)
+    private async Task<int> ShipBatchesAsync(int inFlight, CancellationToken ct)
     {
         var batches = new List<(Task Write, List<UsageEvent> Events, SpoolPosition Next)>();
         var from = _position;
@@ -187,35 +186,7 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
     }
 
     /// <summary>Ships one batch; returns how many events it read.</summary>
-    public async Task<int> ShipBatchAsync(CancellationToken ct)
-    {
-        var (events, next) = spool.Read(_position, BatchSize);
-        if (events.Count == 0)
-        {
-            if (next.CompareTo(_position) != 0)
-            {
-                _position = next;
-                spool.SaveCheckpoint(next);
-            }
-
-            return 0;
-        }
-
-        UpdateGauges(events[0]);
-        await store.WriteAsync(events, ct);
-        // Before the checkpoint: after a crash the batch is read again, so observers see it at least once.
-        foreach (var observer in observers)
-        {
-            await observer.OnShippedAsync(events, ct);
-        }
-
-        _position = next;
-        spool.SaveCheckpoint(next);
-        spool.DeleteShipped(next);
-        Interlocked.Add(ref _shippedEvents, events.Count);
-        Shipped.Inc(events.Count);
-        return events.Count;
-    }
+    public Task<int> ShipBatchAsync(CancellationToken ct) => ShipBatchesAsync(1, ct);
 
     private void UpdateGauges(UsageEvent? oldest)
     {

@@ -89,6 +89,19 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
 
     private static decimal Dec(JsonNode? node) => decimal.Parse((string)node!, CultureInfo.InvariantCulture);
 
+    /// <summary>Each day's tokens, revenue and distinct consumers equal the raw events of that day.</summary>
+    private static void AssertDaysMatch(JsonArray days, List<UltraRepo.Metering.UsageEvent> raw)
+    {
+        foreach (var day in days)
+        {
+            var date = DateTime.ParseExact((string)day!["date"]!, "yyyy-MM-dd", CultureInfo.InvariantCulture);
+            var of = raw.Where(e => e.Timestamp.Date == date.Date).ToList();
+            Assert.Equal(of.Sum(e => e.TotalTokens), (long)day["tokens"]!);
+            Assert.Equal(of.Sum(e => e.Cost), Dec(day["revenue"]));
+            Assert.Equal(of.Select(e => e.ConsumerId).Distinct().Count(), (long)day["users"]!);
+        }
+    }
+
     [Fact]
     public async Task ConsumerMonth_EqualsTheRawEventsOfTheCallerOnly()
     {
@@ -128,14 +141,7 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
         Assert.Equal(2, (long)analytics["unique_consumers"]!);
         var days = analytics["daily_breakdown"]!.AsArray();
         Assert.Equal(["2026-11-02", "2026-11-03", "2026-11-04"], days.Select(d => (string)d!["date"]!));
-        foreach (var day in days)
-        {
-            var date = DateTime.ParseExact((string)day!["date"]!, "yyyy-MM-dd", CultureInfo.InvariantCulture);
-            var of = raw.Where(e => e.Timestamp.Date == date.Date).ToList();
-            Assert.Equal(of.Sum(e => e.TotalTokens), (long)day["tokens"]!);
-            Assert.Equal(of.Sum(e => e.Cost), Dec(day["revenue"]));
-            Assert.Equal(of.Select(e => e.ConsumerId).Distinct().Count(), (long)day["users"]!);
-        }
+        AssertDaysMatch(days, raw);
 
         var daves = await _dave.Api.GetFromJsonAsync<JsonNode>("/api/publisher/analytics?start_date=2026-11-02&end_date=2026-11-04");
         Assert.Equal(100, (long)daves!["total_tokens"]!);
@@ -162,14 +168,7 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
         Assert.Equal(raw.Sum(e => e.Cost), Dec(analytics["total_revenue"]));
         var days = analytics["daily_breakdown"]!.AsArray();
         Assert.Equal(29, days.Count);
-        foreach (var day in days)
-        {
-            var date = DateTime.ParseExact((string)day!["date"]!, "yyyy-MM-dd", CultureInfo.InvariantCulture);
-            var of = raw.Where(e => e.Timestamp.Date == date.Date).ToList();
-            Assert.Equal(of.Sum(e => e.TotalTokens), (long)day["tokens"]!);
-            Assert.Equal(of.Sum(e => e.Cost), Dec(day["revenue"]));
-            Assert.Equal(of.Select(e => e.ConsumerId).Distinct().Count(), (long)day["users"]!);
-        }
+        AssertDaysMatch(days, raw);
 
         Assert.Equal(1, (long)days.Single(d => (string)d!["date"]! == "2026-11-30")!["users"]!); // carol, once for two calls
         Assert.Equal(1, (long)days.Single(d => (string)d!["date"]! == "2026-12-01")!["users"]!);
