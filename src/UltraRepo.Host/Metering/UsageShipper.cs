@@ -11,8 +11,6 @@ namespace UltraRepo.Metering;
 /// </summary>
 public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerable<IShippedUsageObserver> observers, TimeProvider clock, ILogger<UsageShipper> logger) : BackgroundService
 {
-    public const int BatchSize = 5000;
-
     /// <summary>Pause after a partial batch; adds at most this much to event-to-dashboard freshness.</summary>
     public static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(50);
 
@@ -26,6 +24,9 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
     private static readonly Gauge Lag = Metrics.CreateGauge("usage_shipping_lag_seconds", "Age of the oldest usage event not yet in the database (0 when none).");
     private static readonly Counter Shipped = Metrics.CreateCounter("usage_events_shipped_total", "Usage events written to the database by this node.");
     private static readonly Counter Failures = Metrics.CreateCounter("usage_shipping_failures_total", "Failed attempts to write a batch of usage events.");
+
+    /// <summary>The most events in one batch: the store's <see cref="IUsageStore.MaxBatch"/>.</summary>
+    public int BatchSize { get; } = Math.Max(1, store.MaxBatch);
 
     private SpoolPosition _position;
     private long _shippedEvents;

@@ -107,6 +107,12 @@ internal sealed class RecordingUsageStore : UltraRepo.Metering.Storage.IUsageSto
     /// <summary>How many batches the shipper may write at once (1 like SQLite, 2 like PostgreSQL).</summary>
     public int ConcurrentWrites { get; init; } = 1;
 
+    /// <summary>The most events per batch the shipper may hand over.</summary>
+    public int MaxBatch { get; init; } = 5_000;
+
+    /// <summary>The size of every batch handed over, in delivery order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<int> BatchSizes { get; } = new();
+
     /// <summary>While true, every write fails as if the database were down.</summary>
     public bool Down
     {
@@ -135,6 +141,7 @@ internal sealed class RecordingUsageStore : UltraRepo.Metering.Storage.IUsageSto
         }
 
         Interlocked.Increment(ref _batches);
+        BatchSizes.Enqueue(events.Count);
         var added = 0;
         foreach (var e in events)
         {

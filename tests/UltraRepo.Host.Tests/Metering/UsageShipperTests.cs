@@ -40,6 +40,50 @@ public sealed class UsageShipperTests : IDisposable
     }
 
     [Fact]
+    public async Task Batches_AreAsLargeAsTheStoreTakes_AndABacklogGoesInFullBatches()
+    {
+        await using var spool = NewSpool(_folder.Path, segmentBytes: 4096);
+        var events = await AppendAsync(spool, Enumerable.Range(0, 250).Select(i => Event(i)));
+        var store = new RecordingUsageStore { MaxBatch = 100 };
+        var shipper = NewShipper(spool, store);
+
+        Assert.Equal(100, shipper.BatchSize);
+        Assert.Equal(100, await shipper.ShipBatchAsync(CancellationToken.None));
+        Assert.Equal(100, await shipper.ShipBatchAsync(CancellationToken.None));
+        Assert.Equal(50, await shipper.ShipBatchAsync(CancellationToken.None));
+        Assert.Equal(0, await shipper.ShipBatchAsync(CancellationToken.None));
+
+        Assert.Equal([100, 100, 50], store.BatchSizes);
+        Assert.Equal(events.Select(e => e.Id), store.Delivered.Select(e => e.Id));
+        Assert.Equal(spool.Head, spool.LoadCheckpoint());
+    }
+
+    [Fact]
+    public void RollupDeltas_SumEachKeyOnce_InKeyOrder()
+    {
+        var events = MixedEvents(500).ToList();
+        var deltas = UsageRollupDeltas.Of(events);
+
+        // The hourly rows are the events grouped by their key, listed in ordinal key order (the lock order of concurrent batches).
+        var expected = events
+            .GroupBy(e => (Bucket: UsageBuckets.Hour(e.Timestamp), e.ConsumerId, e.ServerName, e.Currency))
+            .Select(g => (g.Key, Totals: UsageBuckets.Sum(g)))
+            .OrderBy(x => x.Key.Bucket).ThenBy(x => x.Key.ConsumerId)
+            .ThenBy(x => x.Key.ServerName, StringComparer.Ordinal).ThenBy(x => x.Key.Currency, StringComparer.Ordinal)
+            .ToList();
+        Assert.Equal(expected.Select(x => x.Key), deltas.Hourly.Select(r => (r.Bucket, r.ConsumerId, r.ServerName, r.Currency)));
+        Assert.Equal(expected.Select(x => (x.Totals.TotalTokens, x.Totals.BillableTokens, x.Totals.Cost, x.Totals.Requests, x.Totals.Errors)),
+            deltas.Hourly.Select(r => (r.Totals.TotalTokens, r.Totals.BillableTokens, r.Totals.Cost, r.Totals.Requests, r.Totals.Errors)));
+        Assert.Equal(events.Count, deltas.Daily.Sum(r => r.Totals.Requests));
+        Assert.Equal(events.Sum(e => e.Cost), deltas.ListingDaily.Sum(r => r.Totals.Cost));
+        Assert.True(deltas.Daily.Count < deltas.Hourly.Count);
+        Assert.Equal(deltas.ConsumerDays.OrderBy(r => r.ServerName, StringComparer.Ordinal).ThenBy(r => r.Month).ThenBy(r => r.ConsumerId), deltas.ConsumerDays);
+        Assert.Equal(
+            events.GroupBy(e => (e.ServerName, UsageConsumerDays.MonthOf(e.Timestamp), e.ConsumerId)).ToDictionary(g => g.Key, g => g.Aggregate(0, (d, e) => d | UsageConsumerDays.Bit(e.Timestamp))),
+            deltas.ConsumerDays.ToDictionary(r => (r.ServerName, r.Month, r.ConsumerId), r => r.Days));
+    }
+
+    [Fact]
     public async Task FailedWrite_LeavesCheckpointAndSegments_AndTheRetryShipsEachEventOnce()
     {
         await using var spool = NewSpool(_folder.Path, segmentBytes: 2048);
@@ -137,6 +181,27 @@ public sealed class UsageShipperTests : IDisposable
     [Theory]
     [InlineData(Provider.Sqlite)]
     [InlineData(Provider.Postgres)]
+    public async Task ABatchPartlyStoredBefore_AddsOnlyItsNewEventsToTheRollups_EachOnce(Provider provider)
+    {
+        await using var app = new MarketplaceApp(provider);
+        var store = app.Service<IUsageStore>();
+        var events = MixedEvents(60).ToList();
+        // Every third event was stored by an earlier attempt; the retried batch holds them all, in spool order, and one
+        // new event twice (an ingest retry racing its original: same id).
+        var earlier = events.Where((_, i) => i % 3 == 1).ToList();
+
+        Assert.Equal(earlier.Count, await store.WriteAsync(earlier, CancellationToken.None));
+        Assert.Equal(events.Count - earlier.Count, await store.WriteAsync([.. events, events[0]], CancellationToken.None));
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+        Assert.Equal(events.Count, await db.UsageEvents.CountAsync());
+        await AssertRollupsMatchAsync(db, events);
+    }
+
+    [Theory]
+    [InlineData(Provider.Sqlite)]
+    [InlineData(Provider.Postgres)]
     public async Task ShippingTheSameEventsTwice_StoresEachOnce_AndRollupsCountItOnce(Provider provider)
     {
         await using var app = new MarketplaceApp(provider);
@@ -209,9 +274,10 @@ public sealed class UsageShipperTests : IDisposable
         Assert.Equal(2, store.ConcurrentWrites);
         await using var spool = NewSpool(_folder.Path);
         // Two full batches and a partial one, from a few consumers and listings: concurrent batches update the same rollup rows.
-        var events = await AppendManyAsync(spool, MixedEvents(UsageShipper.BatchSize * 2 + 1_234).ToList());
+        const int batch = 2_000;
+        var events = await AppendManyAsync(spool, MixedEvents(batch * 2 + 1_234).ToList());
 
-        var counting = new CountingStore(store);
+        var counting = new CountingStore(store, batch);
         await ShipAllAsync(spool, counting);
 
         Assert.Equal(events.Count, counting.New);
@@ -250,8 +316,8 @@ public sealed class UsageShipperTests : IDisposable
     public async Task ConcurrentBatches_WhenALaterOneFails_CheckpointStaysBeforeIt_AndTheRetryShipsEachEventOnce()
     {
         await using var spool = NewSpool(_folder.Path);
-        var events = await AppendManyAsync(spool, Enumerable.Range(0, UsageShipper.BatchSize * 2 + 10).Select(i => Event(i)).ToList());
-        var store = new RecordingUsageStore { ConcurrentWrites = 2 };
+        var store = new RecordingUsageStore { ConcurrentWrites = 2, MaxBatch = 100 };
+        var events = await AppendManyAsync(spool, Enumerable.Range(0, store.MaxBatch * 2 + 10).Select(i => Event(i)).ToList());
         store.FailNext(1, skip: 1); // the first batch commits, the second fails, the third is never read
         var shipper = NewShipper(spool, store);
         await shipper.StartAsync(CancellationToken.None);
@@ -338,7 +404,7 @@ public sealed class UsageShipperTests : IDisposable
     }
 
     /// <summary>Counts what the shipper hands to the real store and what the store reports as new.</summary>
-    private sealed class CountingStore(IUsageStore inner) : IUsageStore
+    private sealed class CountingStore(IUsageStore inner, int? maxBatch = null) : IUsageStore
     {
         private int _delivered;
         private int _new;
@@ -346,6 +412,7 @@ public sealed class UsageShipperTests : IDisposable
         public int Delivered => Volatile.Read(ref _delivered);
         public int New => Volatile.Read(ref _new);
         public int ConcurrentWrites => inner.ConcurrentWrites;
+        public int MaxBatch => maxBatch ?? inner.MaxBatch;
 
         public async Task<int> WriteAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct)
         {
