@@ -182,7 +182,7 @@ public static class CloseBench
         Preamble.Progress($"close {database.Name}: writing {pairs.Count * eventsPerPair:N0} usage events through IUsageStore.WriteAsync");
         var store = host.Service<IUsageStore>();
         var random = new Random(7);
-        var events = new List<UsageEvent>(UsageShipper.BatchSize);
+        var events = new List<UsageEvent>(store.MaxBatch);
         var sequence = 0L;
         var written = 0;
         foreach (var (c, l, subscription) in pairs)
@@ -198,7 +198,7 @@ public static class CloseBench
                     monthToDate += tokens;
                     return cost;
                 }));
-                if (events.Count == UsageShipper.BatchSize)
+                if (events.Count == store.MaxBatch)
                 {
                     written += await store.WriteAsync(events, CancellationToken.None);
                     events.Clear();

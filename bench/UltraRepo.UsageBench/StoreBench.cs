@@ -18,7 +18,7 @@ namespace UltraRepo.UsageBench;
 public static class StoreBench
 {
     private sealed record Result(
-        string Database, string Mode, int InFlight, int Events, int Writers, TimeSpan Append, TimeSpan ShipBusy, TimeSpan StoreWrite, int Batches,
+        string Database, string Mode, int InFlight, int MaxBatch, int Events, int Writers, TimeSpan Append, TimeSpan ShipBusy, TimeSpan StoreWrite, int Batches,
         Percentiles BatchMs, TimeSpan EndToEnd, long Rows, long HourlyRequests, long DailyRequests, long Tokens, long RowTokens, long DailyTokens,
         string Cost, string DailyCost, CpuUse Cpu, CpuUse? AppendCpu, CpuUse? ShipCpu);
 
@@ -32,7 +32,9 @@ public static class StoreBench
         var consumers = args.Option("consumers", 2_000);
         var listings = args.Option("listings", 50);
         var modes = args.Option("modes", "concurrent,backlog").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var inFlight = args.Option("in-flight", "1,2").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+        var inFlight = Numbers(args.Option("in-flight", "1,2"));
+        // 0 = the store's own MaxBatch; other sizes for side-by-side comparisons.
+        var maxBatches = Numbers(args.Option("max-batch", "0"));
         args.EnsureAllUsed();
 
         Preamble.Print("Usage store: spool → shipper → database (issue goal: ≥ 50,000 events/s PostgreSQL, ≥ 20,000/s SQLite, zero loss)", command);
@@ -45,37 +47,39 @@ public static class StoreBench
                 // SQLite has one writer at a time: batches in flight only make sense on PostgreSQL.
                 foreach (var batches in provider == BenchProvider.Postgres ? inFlight : [1])
                 {
-                    var events = provider == BenchProvider.Postgres ? pgEvents : sqliteEvents;
-                    results.Add(await RunOnceAsync(provider, mode, batches, events, writers, consumers, listings, databases));
+                    foreach (var maxBatch in maxBatches)
+                    {
+                        var events = provider == BenchProvider.Postgres ? pgEvents : sqliteEvents;
+                        results.Add(await RunOnceAsync(provider, mode, batches, maxBatch, events, writers, consumers, listings, databases));
+                    }
                 }
             }
         }
 
         Console.WriteLine($"Events: {consumers:N0} consumers × {listings} listings, timestamps spread over {Period()} in append order, " +
-            $"~95% ok / 2.5% rpc_error / 1.5% upstream_error / 0.5% limited, log-normal tokens, costs at 0.002/1K. Spool: SyncEachCommit=false (default). " +
-            $"Shipper batch: {UsageShipper.BatchSize:N0} events.");
+            $"~95% ok / 2.5% rpc_error / 1.5% upstream_error / 0.5% limited, log-normal tokens, costs at 0.002/1K. Spool: SyncEachCommit=false (default).");
         foreach (var d in databases.Distinct())
         {
             Console.WriteLine($"Database: {d}");
         }
 
         Console.WriteLine();
-        var table = new MarkdownTable("Database", "Mode", "Batches in flight", "Events", "Writers", "Append", "Append rate", "Shipping (busy)", "Ship rate", "store.WriteAsync share", "Batch p50 / p99", "End-to-end", "**End-to-end rate**");
+        var table = new MarkdownTable("Database", "Mode", "Batches in flight", "Max batch", "Events", "Writers", "Append", "Append rate", "Shipping (busy)", "Ship rate", "store.WriteAsync share", "Batch p50 / p99", "End-to-end", "**End-to-end rate**");
         foreach (var r in results)
         {
-            table.Add(r.Database, r.Mode, r.InFlight, r.Events, r.Writers, Rate.Seconds(r.Append), Rate.PerSecond(r.Events, r.Append), Rate.Seconds(r.ShipBusy),
+            table.Add(r.Database, r.Mode, r.InFlight, r.MaxBatch, r.Events, r.Writers, Rate.Seconds(r.Append), Rate.PerSecond(r.Events, r.Append), Rate.Seconds(r.ShipBusy),
                 Rate.PerSecond(r.Events, r.ShipBusy), $"{r.StoreWrite.TotalSeconds / r.ShipBusy.TotalSeconds:P0}",
                 $"{Ms.Of(r.BatchMs.P50)} / {Ms.Of(r.BatchMs.P99)}", Rate.Seconds(r.EndToEnd), $"**{Rate.PerSecond(r.Events, r.EndToEnd)}**");
         }
 
         table.Print();
-        var cpu = new MarkdownTable("Database", "Mode", "Batches in flight", "Process CPU / event: append", "Process CPU / event: ship", "PostgreSQL CPU / event", "Total CPU / event",
+        var cpu = new MarkdownTable("Database", "Mode", "Batches in flight", "Max batch", "Process CPU / event: append", "Process CPU / event: ship", "PostgreSQL CPU / event", "Total CPU / event",
             "Ship rate per core of CPU", "Other processes' share of the machine", "Load average");
         foreach (var r in results)
         {
             string PerEvent(double seconds) => $"{seconds * 1e6 / r.Events:N0} µs";
             var pg = r.Database == "SQLite" ? "(in process)" : PerEvent(r.Cpu.Database);
-            cpu.Add(r.Database, r.Mode, r.InFlight,
+            cpu.Add(r.Database, r.Mode, r.InFlight, r.MaxBatch,
                 r.AppendCpu is { } a ? PerEvent(a.Process) : "(overlapped)",
                 r.ShipCpu is { } s ? PerEvent(s.Process) : "(overlapped)",
                 pg, r.Cpu.MicrosecondsPer(r.Events),
@@ -84,18 +88,19 @@ public static class StoreBench
         }
 
         cpu.Print();
-        var verification = new MarkdownTable("Database", "Mode", "Batches in flight", "Appended", "usage_events rows", "Σ requests hourly", "Σ requests daily", "Σ tokens appended", "Σ tokens rows", "Σ tokens daily", "Σ cost appended", "Σ cost daily", "Lost");
+        var verification = new MarkdownTable("Database", "Mode", "Batches in flight", "Max batch", "Appended", "usage_events rows", "Σ requests hourly", "Σ requests daily", "Σ tokens appended", "Σ tokens rows", "Σ tokens daily", "Σ cost appended", "Σ cost daily", "Lost");
         foreach (var r in results)
         {
             var lost = r.Events - r.Rows;
             var exact = r.Rows == r.Events && r.HourlyRequests == r.Events && r.DailyRequests == r.Events && r.RowTokens == r.Tokens && r.DailyTokens == r.Tokens && r.Cost == r.DailyCost;
-            verification.Add(r.Database, r.Mode, r.InFlight, r.Events, r.Rows, r.HourlyRequests, r.DailyRequests, r.Tokens, r.RowTokens, r.DailyTokens, r.Cost, r.DailyCost,
+            verification.Add(r.Database, r.Mode, r.InFlight, r.MaxBatch, r.Events, r.Rows, r.HourlyRequests, r.DailyRequests, r.Tokens, r.RowTokens, r.DailyTokens, r.Cost, r.DailyCost,
                 exact ? "**0** ✓" : $"**{lost} ✗ (mismatch)**");
         }
 
         verification.Print();
         Console.WriteLine("Shipping (busy) is the time spent inside `UsageShipper.ShipAsync` (spool read + JSON decode + `IUsageStore.WriteAsync` + checkpoint fsync); " +
             "`Batches in flight` is how many batches the shipper writes at once (PostgreSQL's store takes 2; 1 is the sequential loop, for comparison); " +
+            "`Max batch` is the most events per batch (the store's `IUsageStore.MaxBatch` unless `--max-batch` sets it); " +
             "`store.WriteAsync share` is the time spent in database writes (summed over concurrent writes, so it can exceed 100 %) over the shipping time. End-to-end runs from the first append to the moment the last event is committed. " +
             "CPU per event counts this process (event generation, spool, shipper, store) and the PostgreSQL backends of the run's database; " +
             "In backlog mode the phases are measured apart: append (the benchmark's event generation + spool serialization and writes) and ship " +
@@ -103,15 +108,18 @@ public static class StoreBench
             "(process + PostgreSQL): what one fully used core buys; the machine's two cores bound the ship rate at twice that.");
     }
 
+    private static int[] Numbers(string list) =>
+        list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+
     private static string Period() => UsageEvents.Period(UsageEvents.LastFullMonth);
 
-    private static async Task<Result> RunOnceAsync(BenchProvider provider, string mode, int inFlight, int count, int writers, int consumerCount, int listingCount, List<string> databases)
+    private static async Task<Result> RunOnceAsync(BenchProvider provider, string mode, int inFlight, int maxBatch, int count, int writers, int consumerCount, int listingCount, List<string> databases)
     {
         await using var database = await BenchDatabase.CreateAsync(provider);
         databases.Add(await database.DescribeAsync());
         await using var host = await BenchHost.CreateAsync(database, listen: false);
         var spool = host.Service<UsageSpool>();
-        var store = new TimedStore(host.Service<IUsageStore>(), inFlight);
+        var store = new TimedStore(host.Service<IUsageStore>(), inFlight, maxBatch);
         // The real shipper class over the real store; the decorator only measures the database write.
         var shipper = new UsageShipper(spool, store, TimeProvider.System, host.Service<ILogger<UsageShipper>>());
 
@@ -124,7 +132,7 @@ public static class StoreBench
         decimal cost = 0;
         var costLock = new Lock();
 
-        Announce(provider, mode, inFlight, count, writers);
+        Announce(provider, mode, inFlight, store.MaxBatch, count, writers);
         var account = await CpuAccount.StartAsync(database);
         var appended = 0;
         var appendDone = false;
@@ -218,18 +226,18 @@ public static class StoreBench
         var dailyCost = provider == BenchProvider.Postgres
             ? Normalize(await database.TextAsync("SELECT sum(cost) FROM usage_daily"))
             : Normalize(await SumTextDecimalsAsync(database, "SELECT cost FROM usage_daily"));
-        return new Result(database.Name, mode, inFlight, count, writers, append, shipBusy, store.Elapsed, batchMs.Count, Percentiles.Of(batchMs), endToEnd,
+        return new Result(database.Name, mode, inFlight, store.MaxBatch, count, writers, append, shipBusy, store.Elapsed, batchMs.Count, Percentiles.Of(batchMs), endToEnd,
             rows, hourly, daily, tokens, rowTokens, dailyTokens, Normalize(cost.ToString(CultureInfo.InvariantCulture)), dailyCost, cpu, appendCpu, shipCpu);
     }
 
-    private static void Announce(BenchProvider provider, string mode, int inFlight, int count, int writers)
+    private static void Announce(BenchProvider provider, string mode, int inFlight, int maxBatch, int count, int writers)
     {
         if (mode is not ("concurrent" or "backlog"))
         {
             throw new ArgumentException($"unknown mode '{mode}' (concurrent, backlog)");
         }
 
-        Preamble.Progress($"store {provider} {mode}: {count:N0} events, {writers} writers, {inFlight} batches in flight");
+        Preamble.Progress($"store {provider} {mode}: {count:N0} events, {writers} writers, {inFlight} batches in flight of at most {maxBatch:N0}");
     }
 
     private static async Task<string> SumTextDecimalsAsync(BenchDatabase database, string sql)
@@ -252,11 +260,13 @@ public static class StoreBench
         decimal.TryParse(number, NumberStyles.Number, CultureInfo.InvariantCulture, out var d) ? d.ToString("0.############", CultureInfo.InvariantCulture) : number;
 
     /// <summary>Measures the time spent in the store's <see cref="IUsageStore.WriteAsync"/> (the database part of shipping).</summary>
-    private sealed class TimedStore(IUsageStore inner, int concurrentWrites) : IUsageStore
+    private sealed class TimedStore(IUsageStore inner, int concurrentWrites, int maxBatch) : IUsageStore
     {
         private long _ticks;
 
         public int ConcurrentWrites => Math.Min(concurrentWrites, inner.ConcurrentWrites);
+
+        public int MaxBatch => maxBatch > 0 ? maxBatch : inner.MaxBatch;
 
         public TimeSpan Elapsed => TimeSpan.FromTicks(Interlocked.Read(ref _ticks) * TimeSpan.TicksPerSecond / Stopwatch.Frequency);
 
