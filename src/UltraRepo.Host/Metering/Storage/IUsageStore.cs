@@ -45,7 +45,6 @@ public static class UsageBuckets
         public long Requests { get; set; }
         public long Errors { get; set; }
 
-        /// <summary>Every event is a request; only billable ones add billable tokens; every outcome but ok is an error.</summary>
         public void Add(Totals other)
         {
             InputTokens += other.InputTokens;
@@ -57,6 +56,7 @@ public static class UsageBuckets
             Errors += other.Errors;
         }
 
+        /// <summary>Every event is a request; only billable ones add billable tokens; every outcome but ok is an error.</summary>
         public void Add(UsageEvent e)
         {
             InputTokens += e.InputTokens;

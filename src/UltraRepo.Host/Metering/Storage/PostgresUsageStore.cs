@@ -84,8 +84,8 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
     public int ConcurrentWrites => 2;
 
     /// <summary>
-    /// Under a backlog, 20,000 events per batch ship faster than 5,000 (docs/benchmarks.md): fewer commits, and each
-    /// hot index page is written once for many events. Two such batches in flight hold about 40 MB.
+    /// A backlog drains about 10 % faster in batches of 20,000 than of 5,000 (docs/benchmarks.md): fewer commits, and
+    /// each hot index page is written once for many events. Two such batches in flight hold about 40 MB.
     /// </summary>
     public int MaxBatch => 20_000;
 

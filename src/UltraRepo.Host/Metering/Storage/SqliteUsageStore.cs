@@ -23,7 +23,7 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
         """;
 
     /// <summary>
-    /// Under a backlog, 20,000 events per transaction ship 1.4× faster than 5,000 (docs/benchmarks.md): the commit
+    /// Under a backlog, 20,000 events per transaction ship about 1.5× faster than 5,000 (docs/benchmarks.md): the commit
     /// and its WAL checkpoint are paid once, and each hot index page is written once for many events. The price is
     /// that other writers (API writes, ingest keys) may wait for one such transaction — seconds, and only while a
     /// backlog is being drained; readers never wait (WAL).
