@@ -23,15 +23,16 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
 
     /// <summary>
     /// Moves the staged batch into <c>usage_events</c>. Returns how many rows were new and, only when some were
-    /// already there (a batch shipped again after a crash), the ids of the new ones.
+    /// already there (a batch shipped again after a crash), the keys (id, timestamp) of the new ones.
     /// </summary>
     private static readonly string Move = $"""
         WITH inserted AS (
-            INSERT INTO usage_events ({Columns}) SELECT {Columns} FROM usage_events_incoming ON CONFLICT DO NOTHING RETURNING id
+            INSERT INTO usage_events ({Columns}) SELECT {Columns} FROM usage_events_incoming ON CONFLICT DO NOTHING RETURNING id, timestamp
         ), counted AS (
             SELECT count(*) AS n FROM inserted
         )
-        SELECT n, CASE WHEN n < $1 THEN (SELECT array_agg(id) FROM inserted) END FROM counted
+        SELECT n, CASE WHEN n < $1 THEN (SELECT array_agg(id) FROM inserted) END, CASE WHEN n < $1 THEN (SELECT array_agg(timestamp) FROM inserted) END
+        FROM counted
         """;
 
     private const string RollupColumns = "bucket_start, consumer_id, server_name, currency, input_tokens, output_tokens, total_tokens, billable_tokens, cost, requests, errors";
@@ -156,9 +157,15 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
             return events;
         }
 
-        // Each new id once: two events with the same id in one batch (an ingest retry racing its original) are stored once.
-        var ids = count == 0 ? [] : reader.GetFieldValue<Guid[]>(1).ToHashSet();
-        return events.Where(e => ids.Remove(e.Id)).ToList();
+        if (count == 0)
+        {
+            return [];
+        }
+
+        // Matched on the table's key (timestamp, id), each key once: two events with the same key in one batch (an ingest
+        // retry racing its original) were stored once. PostgreSQL keeps microseconds; Npgsql truncates the rest.
+        var keys = reader.GetFieldValue<Guid[]>(1).Zip(reader.GetFieldValue<DateTime[]>(2), (id, at) => (id, at.Ticks)).ToHashSet();
+        return events.Where(e => keys.Remove((e.Id, e.Timestamp.Ticks - e.Timestamp.Ticks % 10))).ToList();
     }
 
     private static async Task AddToRollupsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, UsageRollupDeltas deltas, CancellationToken ct)
