@@ -59,20 +59,11 @@ public sealed class GatewayTestbed : IAsyncDisposable
     }
 
     /// <summary>Waits (up to 10 s) until this node's gateway catalog holds the listing in the expected state (settings apply asynchronously).</summary>
-    public async Task WaitForCatalogAsync(string serverName, Func<GatewayListing, bool> condition)
+    public Task WaitForCatalogAsync(string serverName, Func<GatewayListing, bool> condition)
     {
         var catalog = App.Services.GetRequiredService<GatewayCatalog>();
-        for (var i = 0; i < 400; i++)
-        {
-            if (catalog.Find(serverName) is { } listing && condition(listing))
-            {
-                return;
-            }
-
-            await Task.Delay(25);
-        }
-
-        throw new TimeoutException($"the gateway catalog did not pick up the change to {serverName}");
+        return Eventually.WaitUntilAsync(() => catalog.Find(serverName) is { } listing && condition(listing), TimeSpan.FromSeconds(10),
+            $"the gateway catalog's change to {serverName}");
     }
 
     public async Task SetPricingAsync(string serverName, object pricing)

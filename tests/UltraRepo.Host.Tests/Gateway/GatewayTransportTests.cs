@@ -135,13 +135,13 @@ public sealed class GatewayTransportTests : IAsyncLifetime
         var echoed = await client.CallToolAsync("echo", new Dictionary<string, object?> { ["text"] = "beside the stream" });
 
         Assert.Equal("beside the stream", Assert.IsType<TextContentBlock>(echoed.Content[0]).Text);
-        await WaitUntilAsync(() => _bed.Upstream.Requests.Any(r => r.Method == "GET" && r.Header("Mcp-Session-Id") == client.SessionId));
+        await Eventually.WaitUntilAsync(() => _bed.Upstream.Requests.Any(r => r.Method == "GET" && r.Header("Mcp-Session-Id") == client.SessionId), TimeSpan.FromSeconds(5));
         var get = _bed.Upstream.Requests.First(r => r.Method == "GET");
         Assert.Equal("/mcp", get.PathAndQuery);
         Assert.Contains("text/event-stream", get.Header("Accept"), StringComparison.Ordinal);
         Assert.Null(get.Header("Authorization"));
         // The GET stream stays open upstream (POST streams end with their response).
-        await WaitUntilAsync(() => _bed.Upstream.ActiveStreams >= 1);
+        await Eventually.WaitUntilAsync(() => _bed.Upstream.ActiveStreams >= 1, TimeSpan.FromSeconds(5));
     }
 
     [Fact]
@@ -169,7 +169,7 @@ public sealed class GatewayTransportTests : IAsyncLifetime
 
         // The client went away after the first notification (the gateway cut the upstream request too); it resumes with
         // GET and the last id it saw.
-        await WaitUntilAsync(() => _bed.Upstream.AbortedRequests >= 1);
+        await Eventually.WaitUntilAsync(() => _bed.Upstream.AbortedRequests >= 1, TimeSpan.FromSeconds(5));
         using var resume = await SendAsync(HttpMethod.Get, Server, r =>
         {
             r.Headers.Accept.ParseAdd("text/event-stream");
@@ -406,7 +406,7 @@ public sealed class GatewayTransportTests : IAsyncLifetime
         Assert.Equal("upstream_error", (string?)recorded["outcome"]);
         Assert.Equal(504, (int)recorded["httpStatus"]!);
         Assert.Equal("0", (string?)recorded["cost"]);
-        await WaitUntilAsync(() => _bed.Upstream.ActiveRequests == 0);
+        await Eventually.WaitUntilAsync(() => _bed.Upstream.ActiveRequests == 0, TimeSpan.FromSeconds(5));
     }
 
     [Fact]
@@ -649,16 +649,6 @@ public sealed class GatewayTransportTests : IAsyncLifetime
             }
 
             await Task.Delay(25);
-        }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), "condition not met within 5 s");
-            await Task.Delay(10);
         }
     }
 

@@ -71,7 +71,7 @@ public sealed class UpstreamMcpServerTests
             "progress", new Dictionary<string, object?> { ["steps"] = 3, ["delayMs"] = 10 }, progress: new Progress<ProgressNotificationValue>());
 
         Assert.Equal("done", Text(result));
-        await WaitUntilAsync(() => received.Count == 3);
+        await Eventually.WaitUntilAsync(() => received.Count == 3, TimeSpan.FromSeconds(2));
         Assert.Equal([1f, 2f, 3f], received.Order());
     }
 
@@ -306,12 +306,12 @@ public sealed class UpstreamMcpServerTests
         using var http = new HttpClient();
         using var abort = new CancellationTokenSource();
         var post = http.PostAsync(upstream.Raw("hang"), new StringContent("{}"), abort.Token);
-        await WaitUntilAsync(() => upstream.ActiveRequests == 1);
+        await Eventually.WaitUntilAsync(() => upstream.ActiveRequests == 1, TimeSpan.FromSeconds(2));
 
         await abort.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => post);
-        await WaitUntilAsync(() => upstream.AbortedRequests == 1 && upstream.ActiveRequests == 0);
+        await Eventually.WaitUntilAsync(() => upstream.AbortedRequests == 1 && upstream.ActiveRequests == 0, TimeSpan.FromSeconds(2));
     }
 
     private static void RequireBearer(UpstreamOptions options)
@@ -371,15 +371,5 @@ public sealed class UpstreamMcpServerTests
         }
 
         return string.Join("\n", data);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(2), "condition not met within 2 s");
-            await Task.Delay(10);
-        }
     }
 }

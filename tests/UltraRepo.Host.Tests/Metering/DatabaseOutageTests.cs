@@ -40,7 +40,7 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
             await Task.WhenAll(Enumerable.Range(3, 20).Select(id => CallAsync(bed, id)));
 
             // The shipper keeps failing; the events stay in the spool.
-            await UsageShipperTests.WaitUntilAsync(
+            await Eventually.WaitUntilAsync(
                 () => bed.App.Logs.Lines.Count(l => l.Contains("Shipping usage events failed", StringComparison.Ordinal)) >= 2, TimeSpan.FromSeconds(10));
             Assert.InRange(shipper.Pending, 20, 21);
             // The gauge is process-wide (other test hosts share it), so only its presence is checked here.
@@ -56,7 +56,7 @@ public sealed class DatabaseOutageTests(ITestOutputHelper output)
             await outage.EndAsync();
         }
 
-        await UsageShipperTests.WaitUntilAsync(() => shipper.Pending == 0, TimeSpan.FromSeconds(20));
+        await Eventually.WaitUntilAsync(() => shipper.Pending == 0, TimeSpan.FromSeconds(20));
         var counts = await CountByRpcIdAsync(bed.App.ConnectionString);
         Assert.Equal(Enumerable.Range(1, 22).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).Order(), counts.Keys.Order());
         Assert.All(counts, c => Assert.Equal(1, c.Value));

@@ -84,7 +84,7 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
         var body = response.Content.ReadAsStringAsync();
 
         // The gateway is about to spool the event (and is held there).
-        await UsageShipperTests.WaitUntilAsync(() => _sink.Waiting > 0, TimeSpan.FromSeconds(10));
+        await Eventually.WaitUntilAsync(() => _sink.Waiting > 0, TimeSpan.FromSeconds(10));
         var early = await Task.WhenAny(body, Task.Delay(TimeSpan.FromSeconds(1))) == body;
         _sink.Release();
 

@@ -124,7 +124,7 @@ public sealed class UsageShipperTests : IDisposable
             Assert.True(spool.BytesAfter(spool.LoadCheckpoint()) > 0);
 
             store.Down = false;
-            await WaitUntilAsync(() => shipper.Pending == 0, TimeSpan.FromSeconds(10));
+            await Eventually.WaitUntilAsync(() => shipper.Pending == 0, TimeSpan.FromSeconds(10));
 
             Assert.Equal(events.Select(e => e.Id), store.Delivered.Select(e => e.Id));
             Assert.Equal(spool.Head, spool.LoadCheckpoint());
@@ -169,7 +169,7 @@ public sealed class UsageShipperTests : IDisposable
         {
             Assert.Equal(15, shipper.Pending);
             store.Down = false;
-            await WaitUntilAsync(() => shipper.Pending == 0, TimeSpan.FromSeconds(10));
+            await Eventually.WaitUntilAsync(() => shipper.Pending == 0, TimeSpan.FromSeconds(10));
             Assert.Equal(Enumerable.Range(100, 15).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), store.Delivered.Select(e => e.JsonRpcId));
         }
         finally
@@ -323,7 +323,7 @@ public sealed class UsageShipperTests : IDisposable
         await shipper.StartAsync(CancellationToken.None);
         try
         {
-            await WaitUntilAsync(() => shipper.Pending == 0 && shipper.Position == spool.Head, TimeSpan.FromSeconds(20));
+            await Eventually.WaitUntilAsync(() => shipper.Pending == 0 && shipper.Position == spool.Head, TimeSpan.FromSeconds(20));
         }
         finally
         {
@@ -490,7 +490,7 @@ public sealed class UsageShipperTests : IDisposable
     {
         var shipper = NewShipper(spool, store);
         await shipper.StartAsync(CancellationToken.None);
-        await WaitUntilAsync(() => shipper.Pending == 0 && shipper.Position == spool.Head, TimeSpan.FromSeconds(20));
+        await Eventually.WaitUntilAsync(() => shipper.Pending == 0 && shipper.Position == spool.Head, TimeSpan.FromSeconds(20));
         await shipper.StopAsync(CancellationToken.None);
         return shipper;
     }
@@ -514,19 +514,5 @@ public sealed class UsageShipperTests : IDisposable
         }
 
         return list;
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"condition not met within {timeout.TotalSeconds} s");
-            }
-
-            await Task.Delay(10);
-        }
     }
 }
