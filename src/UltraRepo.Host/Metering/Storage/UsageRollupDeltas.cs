@@ -31,15 +31,29 @@ public sealed class UsageRollupDeltas
         }
 
         var daily = new Dictionary<(DateTime, Guid, string, string), UsageBuckets.Totals>();
-        var listingDaily = new Dictionary<(string, DateTime, string), UsageBuckets.Totals>();
-        var consumerDays = new Dictionary<(string, DateTime, Guid), int>();
         foreach (var ((hour, consumer, server, currency), totals) in hourly)
         {
-            var day = UsageBuckets.Day(hour);
-            Totals(daily, (day, consumer, server, currency)).Add(totals);
+            Totals(daily, (UsageBuckets.Day(hour), consumer, server, currency)).Add(totals);
+        }
+
+        var dailyRows = Rows(daily);
+        var (listingDaily, consumerDays) = PerListing(dailyRows);
+        return new UsageRollupDeltas { Hourly = Rows(hourly), Daily = dailyRows, ListingDaily = listingDaily, ConsumerDays = consumerDays };
+    }
+
+    /// <summary>
+    /// The per-listing daily sums and consumer-days bits that daily rows (per consumer × listing) add up to: the
+    /// deltas of a batch, or, on upgrade, both rollups filled from <c>usage_daily</c>.
+    /// </summary>
+    public static (List<ListingRow> ListingDaily, List<ConsumerDaysRow> ConsumerDays) PerListing(IEnumerable<Row> daily)
+    {
+        var listingDaily = new Dictionary<(string, DateTime, string), UsageBuckets.Totals>();
+        var consumerDays = new Dictionary<(string, DateTime, Guid), int>();
+        foreach (var (day, consumer, server, currency, totals) in daily)
+        {
             Totals(listingDaily, (server, day, currency)).Add(totals);
-            var month = (server, UsageConsumerDays.MonthOf(hour), consumer);
-            consumerDays[month] = consumerDays.GetValueOrDefault(month) | UsageConsumerDays.Bit(hour);
+            var month = (server, UsageConsumerDays.MonthOf(day), consumer);
+            consumerDays[month] = consumerDays.GetValueOrDefault(month) | UsageConsumerDays.Bit(day);
         }
 
         var listingRows = listingDaily.Select(x => new ListingRow(x.Key.Item1, x.Key.Item2, x.Key.Item3, x.Value)).ToList();
@@ -56,7 +70,7 @@ public sealed class UsageRollupDeltas
             c = c != 0 ? c : a.Month.CompareTo(b.Month);
             return c != 0 ? c : a.ConsumerId.CompareTo(b.ConsumerId);
         });
-        return new UsageRollupDeltas { Hourly = Rows(hourly), Daily = Rows(daily), ListingDaily = listingRows, ConsumerDays = dayRows };
+        return (listingRows, dayRows);
     }
 
     private static List<Row> Rows(Dictionary<(DateTime, Guid, string, string), UsageBuckets.Totals> sums)
