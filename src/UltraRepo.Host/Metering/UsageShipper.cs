@@ -100,7 +100,9 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
     /// Ships up to <paramref name="inFlight"/> consecutive batches at once (only the last may be partial) and
     /// checkpoints each in spool order once it and every batch before it are committed. If one fails, the
     /// checkpoint stays before it and the batches after it are shipped again later (the store ignores events it
-    /// already has). Returns how many events were shipped.
+    /// already has). While a backlog waits (a batch came back full), the batch after the last one handed to the
+    /// store is read and decoded on another thread during the write (<see cref="ReadAsync"/>). Returns how many
+    /// events were shipped.
     /// </summary>
     private async Task<int> ShipBatchesAsync(int inFlight, CancellationToken ct)
     {
@@ -108,7 +110,7 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
         var from = _position;
         while (batches.Count < inFlight)
         {
-            var (events, next) = spool.Read(from, BatchSize);
+            var (events, next) = await ReadAsync(from);
             if (events.Count == 0)
             {
                 if (batches.Count == 0 && next.CompareTo(_position) != 0)
@@ -120,10 +122,17 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
                 break;
             }
 
+            var full = events.Count >= BatchSize;
+            if (full)
+            {
+                // Before the write: a store that writes synchronously (SQLite) returns only when it is done.
+                ReadAhead(next);
+            }
+
             UpdateGauges(batches.Count == 0 ? events[0] : null);
             batches.Add((WriteAndNotifyAsync(events, ct), events, next));
             from = next;
-            if (events.Count < BatchSize)
+            if (!full)
             {
                 break;
             }
@@ -154,6 +163,29 @@ public sealed class UsageShipper(UsageSpool spool, IUsageStore store, IEnumerabl
         spool.DeleteShipped(_position);
         return batches.Sum(b => b.Events.Count);
     }
+
+    private (SpoolPosition From, Task<(List<UsageEvent> Events, SpoolPosition Next)> Read)? _readAhead;
+
+    /// <summary>
+    /// The batch at <paramref name="from"/>: the one read ahead when it starts there, else read now. A read ahead
+    /// from anywhere else (the write before it failed, so shipping resumes at the checkpoint) is dropped. Records are
+    /// never changed once appended, and segments are deleted only behind the checkpoint, so a batch read ahead is
+    /// the batch that would be read now, or a prefix of it when more was appended since.
+    /// </summary>
+    private async Task<(List<UsageEvent> Events, SpoolPosition Next)> ReadAsync(SpoolPosition from)
+    {
+        var ahead = _readAhead;
+        _readAhead = null;
+        if (ahead is { } a && a.From == from)
+        {
+            return await a.Read;
+        }
+
+        return spool.Read(from, BatchSize);
+    }
+
+    /// <summary>Starts reading and decoding the batch at <paramref name="from"/> on the thread pool.</summary>
+    private void ReadAhead(SpoolPosition from) => _readAhead = (from, Task.Run(() => spool.Read(from, BatchSize)));
 
     private async Task WriteAndNotifyAsync(List<UsageEvent> events, CancellationToken ct)
     {

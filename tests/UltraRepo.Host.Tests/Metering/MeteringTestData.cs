@@ -132,8 +132,12 @@ internal sealed class RecordingUsageStore : UltraRepo.Metering.Storage.IUsageSto
         Volatile.Write(ref _failuresLeft, count);
     }
 
+    /// <summary>Runs at the start of every write, before it can fail (e.g. to append more events while a batch is written).</summary>
+    public Action<IReadOnlyList<UsageEvent>>? OnWrite { get; init; }
+
     public Task<int> WriteAsync(IReadOnlyList<UsageEvent> events, CancellationToken ct)
     {
+        OnWrite?.Invoke(events);
         if (Down || (Interlocked.Decrement(ref _skipBeforeFailing) < 0 && Interlocked.Decrement(ref _failuresLeft) >= 0))
         {
             Interlocked.Increment(ref _failures);

@@ -59,6 +59,60 @@ public sealed class UsageShipperTests : IDisposable
     }
 
     [Fact]
+    public async Task ABacklog_IsReadAheadDuringEachWrite_AndEventsAppendedMeanwhileFollowOnce_InOrder()
+    {
+        await using var spool = NewSpool(_folder.Path, segmentBytes: 4096);
+        var events = await AppendAsync(spool, Enumerable.Range(0, 130).Select(i => Event(i)));
+        var appendedDuringWrite = new List<UsageEvent>();
+        var store = new RecordingUsageStore
+        {
+            MaxBatch = 100,
+            // A synchronous store, like SQLite's: the batch after it is read while it writes, and more arrives meanwhile.
+            OnWrite = batch =>
+            {
+                if (appendedDuringWrite.Count == 0)
+                {
+                    appendedDuringWrite.AddRange(AppendAsync(spool, Enumerable.Range(1_000, 50).Select(i => Event(i))).GetAwaiter().GetResult());
+                }
+            },
+        };
+        var shipper = NewShipper(spool, store);
+
+        var shipped = 0;
+        for (var n = await shipper.ShipBatchAsync(CancellationToken.None); n > 0; n = await shipper.ShipBatchAsync(CancellationToken.None))
+        {
+            shipped += n;
+        }
+
+        Assert.Equal(180, shipped);
+        Assert.Equal(events.Concat(appendedDuringWrite).Select(e => e.Id), store.Delivered.Select(e => e.Id));
+        Assert.Equal(100, store.BatchSizes.First());
+        Assert.Equal(spool.Head, spool.LoadCheckpoint());
+    }
+
+    [Fact]
+    public async Task AFailedWrite_DropsTheBatchReadAheadOfIt_AndTheRetryResumesAtTheCheckpoint()
+    {
+        await using var spool = NewSpool(_folder.Path, segmentBytes: 4096);
+        var events = await AppendAsync(spool, Enumerable.Range(0, 250).Select(i => Event(i)));
+        var store = new RecordingUsageStore { MaxBatch = 100 };
+        store.FailNext(1, skip: 1); // the second batch fails after the third was read ahead of it
+        var shipper = NewShipper(spool, store);
+
+        Assert.Equal(100, await shipper.ShipBatchAsync(CancellationToken.None));
+        await Assert.ThrowsAsync<IOException>(() => shipper.ShipBatchAsync(CancellationToken.None));
+        var afterFirst = shipper.Position;
+        Assert.Equal(afterFirst, spool.LoadCheckpoint());
+        Assert.Equal(100, await shipper.ShipBatchAsync(CancellationToken.None));
+        Assert.Equal(50, await shipper.ShipBatchAsync(CancellationToken.None));
+        Assert.Equal(0, await shipper.ShipBatchAsync(CancellationToken.None));
+
+        Assert.Equal(events.Select(e => e.Id), store.Delivered.Select(e => e.Id));
+        Assert.Equal([100, 100, 50], store.BatchSizes);
+        Assert.Equal(spool.Head, spool.LoadCheckpoint());
+    }
+
+    [Fact]
     public void RollupDeltas_SumEachKeyOnce_InKeyOrder()
     {
         var events = MixedEvents(500).ToList();
