@@ -18,8 +18,7 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
         INSERT OR IGNORE INTO usage_events (id, timestamp, period, consumer_id, key_id, subscription_id, server_name, server_version,
             method, target, json_rpc_id, session_id, input_tokens, output_tokens, total_tokens, latency_ms, outcome, http_status,
             cost, currency, tokenizer, source, transaction_id)
-        VALUES ($id, $timestamp, $period, $consumer, $key, $subscription, $server, $version, $method, $target, $rpcId, $session,
-            $input, $output, $total, $latency, $outcome, $status, $cost, $currency, $tokenizer, $source, $transaction)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
         """;
 
     /// <summary>
@@ -44,56 +43,48 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
 
         connection.CreateFunction<string?, string?, string>(DecimalAddFunction, DecimalAdd, isDeterministic: true);
 
-        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(ct);
-        var inserted = await InsertEventsAsync(connection, transaction, events, ct);
+        // The statements run on the connection's handle, inside this transaction (SqliteBatchStatement).
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        var inserted = InsertEvents(connection, events);
         var deltas = UsageRollupDeltas.Of(inserted);
-        await UpsertRollupsAsync(connection, transaction, "usage_hourly", deltas.Hourly, ct);
-        await UpsertRollupsAsync(connection, transaction, "usage_daily", deltas.Daily, ct);
-        await UpsertListingDailyAsync(connection, transaction, deltas.ListingDaily, ct);
-        await UpsertConsumerDaysAsync(connection, transaction, deltas.ConsumerDays, ct);
+        UpsertRollups(connection, "usage_hourly", deltas.Hourly);
+        UpsertRollups(connection, "usage_daily", deltas.Daily);
+        UpsertListingDaily(connection, deltas.ListingDaily);
+        UpsertConsumerDays(connection, deltas.ConsumerDays);
         await transaction.CommitAsync(ct);
         return inserted.Count;
     }
 
-    private static async Task<List<UsageEvent>> InsertEventsAsync(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<UsageEvent> events, CancellationToken ct)
+    private static List<UsageEvent> InsertEvents(SqliteConnection connection, IReadOnlyList<UsageEvent> events)
     {
-        await using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = InsertEvent;
-        var p = new Dictionary<string, SqliteParameter>();
-        foreach (var name in new[] { "id", "timestamp", "period", "consumer", "key", "subscription", "server", "version", "method", "target", "rpcId", "session", "input", "output", "total", "latency", "outcome", "status", "cost", "currency", "tokenizer", "source", "transaction" })
-        {
-            p[name] = command.Parameters.Add("$" + name, SqliteType.Text);
-        }
-
-        await command.PrepareAsync(ct);
+        using var insert = new SqliteBatchStatement(connection, InsertEvent);
         var inserted = new List<UsageEvent>(events.Count);
         foreach (var e in events)
         {
-            p["id"].Value = SqliteValues.Guid(e.Id);
-            p["timestamp"].Value = SqliteValues.Instant(e.Timestamp);
-            p["period"].Value = e.Period;
-            p["consumer"].Value = SqliteValues.Guid(e.ConsumerId);
-            p["key"].Value = SqliteValues.Guid(e.KeyId);
-            p["subscription"].Value = SqliteValues.Guid(e.SubscriptionId);
-            p["server"].Value = e.ServerName;
-            p["version"].Value = (object?)e.ServerVersion ?? DBNull.Value;
-            p["method"].Value = (object?)e.Method ?? DBNull.Value;
-            p["target"].Value = (object?)e.Target ?? DBNull.Value;
-            p["rpcId"].Value = (object?)e.JsonRpcId ?? DBNull.Value;
-            p["session"].Value = (object?)e.SessionId ?? DBNull.Value;
-            p["input"].Value = e.InputTokens;
-            p["output"].Value = e.OutputTokens;
-            p["total"].Value = e.TotalTokens;
-            p["latency"].Value = e.LatencyMs;
-            p["outcome"].Value = e.Outcome;
-            p["status"].Value = e.HttpStatus;
-            p["cost"].Value = SqliteValues.Decimal(e.Cost);
-            p["currency"].Value = e.Currency;
-            p["tokenizer"].Value = (object?)e.Tokenizer ?? DBNull.Value;
-            p["source"].Value = e.Source;
-            p["transaction"].Value = (object?)e.TransactionId ?? DBNull.Value;
-            if (await command.ExecuteNonQueryAsync(ct) == 1)
+            insert.Guid(1, e.Id);
+            insert.Instant(2, e.Timestamp);
+            insert.Text(3, e.Period);
+            insert.Guid(4, e.ConsumerId);
+            insert.Guid(5, e.KeyId);
+            insert.Guid(6, e.SubscriptionId);
+            insert.Text(7, e.ServerName);
+            insert.Text(8, e.ServerVersion);
+            insert.Text(9, e.Method);
+            insert.Text(10, e.Target);
+            insert.Text(11, e.JsonRpcId);
+            insert.Text(12, e.SessionId);
+            insert.Integer(13, e.InputTokens);
+            insert.Integer(14, e.OutputTokens);
+            insert.Integer(15, e.TotalTokens);
+            insert.Integer(16, e.LatencyMs);
+            insert.Text(17, e.Outcome);
+            insert.Integer(18, e.HttpStatus);
+            insert.Decimal(19, e.Cost);
+            insert.Text(20, e.Currency);
+            insert.Text(21, e.Tokenizer);
+            insert.Text(22, e.Source);
+            insert.Text(23, e.TransactionId);
+            if (insert.Execute() == 1)
             {
                 inserted.Add(e);
             }
@@ -106,104 +97,72 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
     /// One prepared upsert per rollup table, executed per (bucket, consumer, listing, currency) row. Costs are
     /// decimal text; <see cref="DecimalAdd"/> (registered on the connection) adds them exactly inside SQLite.
     /// </summary>
-    private static async Task UpsertRollupsAsync(SqliteConnection connection, SqliteTransaction transaction, string table, IReadOnlyList<UsageRollupDeltas.Row> rows, CancellationToken ct)
+    private static void UpsertRollups(SqliteConnection connection, string table, IReadOnlyList<UsageRollupDeltas.Row> rows)
     {
-        await using var upsert = connection.CreateCommand();
-        upsert.Transaction = transaction;
-        upsert.CommandText = $"""
+        using var upsert = new SqliteBatchStatement(connection, $"""
             INSERT INTO {table} (bucket_start, consumer_id, server_name, currency, input_tokens, output_tokens, total_tokens, billable_tokens, cost, requests, errors)
-            VALUES ($b, $c, $s, $cur, $in, $out, $total, $billable, $cost, $requests, $errors)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
             ON CONFLICT (bucket_start, consumer_id, server_name, currency) DO UPDATE SET
                 input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
                 total_tokens = total_tokens + excluded.total_tokens, billable_tokens = billable_tokens + excluded.billable_tokens,
                 cost = {DecimalAddFunction}(cost, excluded.cost), requests = requests + excluded.requests, errors = errors + excluded.errors
-            """;
-        var b = upsert.Parameters.Add("$b", SqliteType.Text);
-        var c = upsert.Parameters.Add("$c", SqliteType.Text);
-        var server = upsert.Parameters.Add("$s", SqliteType.Text);
-        var currency = upsert.Parameters.Add("$cur", SqliteType.Text);
-        var input = upsert.Parameters.Add("$in", SqliteType.Integer);
-        var output = upsert.Parameters.Add("$out", SqliteType.Integer);
-        var total = upsert.Parameters.Add("$total", SqliteType.Integer);
-        var billable = upsert.Parameters.Add("$billable", SqliteType.Integer);
-        var cost = upsert.Parameters.Add("$cost", SqliteType.Text);
-        var requests = upsert.Parameters.Add("$requests", SqliteType.Integer);
-        var errors = upsert.Parameters.Add("$errors", SqliteType.Integer);
-        await upsert.PrepareAsync(ct);
+            """);
         foreach (var row in rows)
         {
             var delta = row.Totals;
-            b.Value = SqliteValues.Instant(row.Bucket);
-            c.Value = SqliteValues.Guid(row.ConsumerId);
-            server.Value = row.ServerName;
-            currency.Value = row.Currency;
-            input.Value = delta.InputTokens;
-            output.Value = delta.OutputTokens;
-            total.Value = delta.TotalTokens;
-            billable.Value = delta.BillableTokens;
-            cost.Value = SqliteValues.Decimal(delta.Cost);
-            requests.Value = delta.Requests;
-            errors.Value = delta.Errors;
-            await upsert.ExecuteNonQueryAsync(ct);
+            upsert.Instant(1, row.Bucket);
+            upsert.Guid(2, row.ConsumerId);
+            upsert.Text(3, row.ServerName);
+            upsert.Text(4, row.Currency);
+            upsert.Integer(5, delta.InputTokens);
+            upsert.Integer(6, delta.OutputTokens);
+            upsert.Integer(7, delta.TotalTokens);
+            upsert.Integer(8, delta.BillableTokens);
+            upsert.Decimal(9, delta.Cost);
+            upsert.Integer(10, delta.Requests);
+            upsert.Integer(11, delta.Errors);
+            upsert.Execute();
         }
     }
 
-    private static async Task UpsertListingDailyAsync(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<UsageRollupDeltas.ListingRow> rows, CancellationToken ct)
+    private static void UpsertListingDaily(SqliteConnection connection, IReadOnlyList<UsageRollupDeltas.ListingRow> rows)
     {
-        await using var upsert = connection.CreateCommand();
-        upsert.Transaction = transaction;
-        upsert.CommandText = $"""
+        using var upsert = new SqliteBatchStatement(connection, $"""
             INSERT INTO usage_listing_daily (server_name, bucket_start, currency, total_tokens, billable_tokens, cost, requests, errors)
-            VALUES ($s, $b, $cur, $total, $billable, $cost, $requests, $errors)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
             ON CONFLICT (server_name, bucket_start, currency) DO UPDATE SET
                 total_tokens = total_tokens + excluded.total_tokens, billable_tokens = billable_tokens + excluded.billable_tokens,
                 cost = {DecimalAddFunction}(cost, excluded.cost), requests = requests + excluded.requests, errors = errors + excluded.errors
-            """;
-        var server = upsert.Parameters.Add("$s", SqliteType.Text);
-        var b = upsert.Parameters.Add("$b", SqliteType.Text);
-        var currency = upsert.Parameters.Add("$cur", SqliteType.Text);
-        var total = upsert.Parameters.Add("$total", SqliteType.Integer);
-        var billable = upsert.Parameters.Add("$billable", SqliteType.Integer);
-        var cost = upsert.Parameters.Add("$cost", SqliteType.Text);
-        var requests = upsert.Parameters.Add("$requests", SqliteType.Integer);
-        var errors = upsert.Parameters.Add("$errors", SqliteType.Integer);
-        await upsert.PrepareAsync(ct);
+            """);
         foreach (var row in rows)
         {
             var delta = row.Totals;
-            server.Value = row.ServerName;
-            b.Value = SqliteValues.Instant(row.Day);
-            currency.Value = row.Currency;
-            total.Value = delta.TotalTokens;
-            billable.Value = delta.BillableTokens;
-            cost.Value = SqliteValues.Decimal(delta.Cost);
-            requests.Value = delta.Requests;
-            errors.Value = delta.Errors;
-            await upsert.ExecuteNonQueryAsync(ct);
+            upsert.Text(1, row.ServerName);
+            upsert.Instant(2, row.Day);
+            upsert.Text(3, row.Currency);
+            upsert.Integer(4, delta.TotalTokens);
+            upsert.Integer(5, delta.BillableTokens);
+            upsert.Decimal(6, delta.Cost);
+            upsert.Integer(7, delta.Requests);
+            upsert.Integer(8, delta.Errors);
+            upsert.Execute();
         }
     }
 
-    private static async Task UpsertConsumerDaysAsync(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<UsageRollupDeltas.ConsumerDaysRow> rows, CancellationToken ct)
+    private static void UpsertConsumerDays(SqliteConnection connection, IReadOnlyList<UsageRollupDeltas.ConsumerDaysRow> rows)
     {
-        await using var upsert = connection.CreateCommand();
-        upsert.Transaction = transaction;
-        upsert.CommandText = """
-            INSERT INTO usage_consumer_days (server_name, month, consumer_id, days) VALUES ($s, $m, $c, $days)
+        using var upsert = new SqliteBatchStatement(connection, """
+            INSERT INTO usage_consumer_days (server_name, month, consumer_id, days) VALUES (?1, ?2, ?3, ?4)
             ON CONFLICT (server_name, month, consumer_id) DO UPDATE SET days = days | excluded.days
             WHERE (days | excluded.days) <> days
-            """;
-        var server = upsert.Parameters.Add("$s", SqliteType.Text);
-        var month = upsert.Parameters.Add("$m", SqliteType.Text);
-        var consumer = upsert.Parameters.Add("$c", SqliteType.Text);
-        var days = upsert.Parameters.Add("$days", SqliteType.Integer);
-        await upsert.PrepareAsync(ct);
+            """);
         foreach (var row in rows)
         {
-            server.Value = row.ServerName;
-            month.Value = SqliteValues.Instant(row.Month);
-            consumer.Value = SqliteValues.Guid(row.ConsumerId);
-            days.Value = row.Days;
-            await upsert.ExecuteNonQueryAsync(ct);
+            upsert.Text(1, row.ServerName);
+            upsert.Instant(2, row.Month);
+            upsert.Guid(3, row.ConsumerId);
+            upsert.Integer(4, row.Days);
+            upsert.Execute();
         }
     }
 
@@ -220,7 +179,11 @@ internal static class SqliteValues
 {
     public static object Guid(Guid? value) => value is { } g ? g.ToString().ToUpperInvariant() : DBNull.Value;
 
-    public static string Instant(DateTime value) => value.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture);
+    public const string InstantFormat = "yyyy-MM-dd HH:mm:ss.FFFFFFF";
 
-    public static string Decimal(decimal value) => value.ToString("0.0###########################", CultureInfo.InvariantCulture);
+    public const string DecimalFormat = "0.0###########################";
+
+    public static string Instant(DateTime value) => value.ToUniversalTime().ToString(InstantFormat, CultureInfo.InvariantCulture);
+
+    public static string Decimal(decimal value) => value.ToString(DecimalFormat, CultureInfo.InvariantCulture);
 }
