@@ -342,6 +342,37 @@ public sealed class UsageShipperTests : IDisposable
         Assert.Equal(spool.Head, spool.LoadCheckpoint());
     }
 
+    [Fact]
+    public async Task Sqlite_RollupsBecomeWithoutRowidTables_KeepingTheirRows_AndLaterBatchesAddToThem()
+    {
+        await using var app = new MarketplaceApp(Provider.Sqlite);
+        var store = app.Service<IUsageStore>();
+        var events = MixedEvents(600).ToList();
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+        var migrator = db.GetService<Microsoft.EntityFrameworkCore.Migrations.IMigrator>();
+        var migrations = db.Database.GetMigrations().ToList();
+        var rebuilt = migrations.Single(m => m.EndsWith("_RollupsWithoutRowid", StringComparison.Ordinal));
+        string[] rollups = ["usage_hourly", "usage_daily", "usage_listing_daily", "usage_consumer_days"];
+
+        // A database from before the change, with usage in its rollups, upgraded.
+        await migrator.MigrateAsync(migrations[migrations.IndexOf(rebuilt) - 1]);
+        Assert.All(rollups, table => Assert.DoesNotContain("WITHOUT ROWID", TableSql(db, table), StringComparison.Ordinal));
+        await store.WriteAsync(events[..400], CancellationToken.None);
+        await migrator.MigrateAsync(rebuilt);
+
+        Assert.All(rollups, table => Assert.EndsWith("WITHOUT ROWID", TableSql(db, table), StringComparison.Ordinal));
+        await AssertRollupsMatchAsync(db, events[..400]);
+        // Later batches (same consumers, listings and hours) update the rows that were carried over instead of adding twins.
+        await store.WriteAsync(events[400..], CancellationToken.None);
+        await AssertRollupsMatchAsync(db, events);
+        Assert.Contains("ix_usage_daily_consumer_id_bucket_start", await db.Database.SqlQueryRaw<string>(
+            "SELECT name AS \"Value\" FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_daily'").ToListAsync());
+    }
+
+    private static string TableSql(MarketplaceDb db, string table) =>
+        db.Database.SqlQueryRaw<string>("SELECT sql AS \"Value\" FROM sqlite_master WHERE type = 'table' AND name = {0}", table).AsEnumerable().Single();
+
     [Theory]
     [InlineData(Provider.Sqlite)]
     [InlineData(Provider.Postgres)]
