@@ -44,9 +44,12 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
         connection.CreateFunction<string?, string?, string>(DecimalAddFunction, DecimalAdd, isDeterministic: true);
 
         // The statements run on the connection's handle, inside this transaction (SqliteBatchStatement).
+        // The rollup deltas are summed on another core while the events are inserted, on the assumption that every
+        // event is new; a batch shipped again after a crash (some events already stored) sums only the new ones.
+        var deltasOfAll = Task.Run(() => UsageRollupDeltas.Of(events), ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var inserted = InsertEvents(connection, events);
-        var deltas = UsageRollupDeltas.Of(inserted);
+        var deltas = inserted.Count == events.Count ? await deltasOfAll : UsageRollupDeltas.Of(inserted);
         UpsertRollups(connection, "usage_hourly", deltas.Hourly);
         UpsertRollups(connection, "usage_daily", deltas.Daily);
         UpsertListingDaily(connection, deltas.ListingDaily);
