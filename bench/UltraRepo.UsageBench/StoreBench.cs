@@ -12,7 +12,9 @@ namespace UltraRepo.UsageBench;
 /// realistic events to the real <see cref="UsageSpool"/>; the real <see cref="UsageShipper"/> ships them
 /// (<see cref="UsageShipper.ShipBatchAsync"/> in a loop, as its hosted loop does) into the configured
 /// <see cref="IUsageStore"/>. Two modes: <c>concurrent</c> (appending and shipping at once, as in production)
-/// and <c>backlog</c> (append everything, then drain: the shipping rate on its own). Zero loss is verified
+/// <c>backlog</c> (append everything, then drain: the shipping rate on its own) and <c>paced</c> (writers append at
+/// <c>--rate</c> events/s for <c>--seconds</c>: whether the shipper keeps up with that rate sustained, seen in the
+/// largest backlog while appending and the drain after the last append). Zero loss is verified
 /// from the database: raw rows, hourly and daily rollup request counts and token sums.
 /// </summary>
 public static class StoreBench
@@ -20,7 +22,7 @@ public static class StoreBench
     private sealed record Result(
         string Database, string Mode, int InFlight, int MaxBatch, int Events, int Writers, TimeSpan Append, TimeSpan ShipBusy, TimeSpan StoreWrite, int Batches,
         Percentiles BatchMs, TimeSpan EndToEnd, long Rows, long HourlyRequests, long DailyRequests, long Tokens, long RowTokens, long DailyTokens,
-        string Cost, string DailyCost, CpuUse Cpu, CpuUse? AppendCpu, CpuUse? ShipCpu);
+        string Cost, string DailyCost, CpuUse Cpu, CpuUse? AppendCpu, CpuUse? ShipCpu, int MaxPending);
 
     public static async Task RunAsync(string[] command)
     {
@@ -35,6 +37,10 @@ public static class StoreBench
         var inFlight = Numbers(args.Option("in-flight", "1,2"));
         // 0 = the store's own MaxBatch; other sizes for side-by-side comparisons.
         var maxBatches = Numbers(args.Option("max-batch", "0"));
+        // Paced mode: the offered rate per database and how long it is offered.
+        var pgRate = args.Option("pg-rate", 50_000);
+        var sqliteRate = args.Option("sqlite-rate", 20_000);
+        var seconds = args.Option("seconds", 30);
         args.EnsureAllUsed();
 
         Preamble.Print("Usage store: spool → shipper → database (issue goal: ≥ 50,000 events/s PostgreSQL, ≥ 20,000/s SQLite, zero loss)", command);
@@ -49,8 +55,9 @@ public static class StoreBench
                 {
                     foreach (var maxBatch in maxBatches)
                     {
-                        var events = provider == BenchProvider.Postgres ? pgEvents : sqliteEvents;
-                        results.Add(await RunOnceAsync(provider, mode, batches, maxBatch, events, writers, consumers, listings, databases));
+                        var rate = mode == "paced" ? (provider == BenchProvider.Postgres ? pgRate : sqliteRate) : 0;
+                        var events = rate > 0 ? rate * seconds : provider == BenchProvider.Postgres ? pgEvents : sqliteEvents;
+                        results.Add(await RunOnceAsync(provider, mode, batches, maxBatch, events, rate, writers, consumers, listings, databases));
                     }
                 }
             }
@@ -73,6 +80,23 @@ public static class StoreBench
         }
 
         table.Print();
+        var paced = results.Where(r => r.Mode.StartsWith("paced", StringComparison.Ordinal)).ToList();
+        if (paced.Count > 0)
+        {
+            var pacedTable = new MarkdownTable("Database", "Mode", "Events", "Appending", "Offered rate (achieved)", "Largest backlog while appending", "Drain after the last append", "**Kept up**");
+            foreach (var r in paced)
+            {
+                var drain = r.EndToEnd - r.Append;
+                // Kept up: the backlog never grew past two batches, and the last event was in the database within the
+                // issue's freshness goal (2 s) of the last append.
+                var keptUp = r.MaxPending <= 2 * r.MaxBatch && drain < TimeSpan.FromSeconds(2);
+                pacedTable.Add(r.Database, r.Mode, r.Events, Rate.Seconds(r.Append), Rate.PerSecond(r.Events, r.Append), $"{r.MaxPending:N0} events",
+                    $"{drain.TotalMilliseconds:N0} ms", keptUp ? "**yes** ✓" : "**no** ✗");
+            }
+
+            pacedTable.Print();
+        }
+
         var cpu = new MarkdownTable("Database", "Mode", "Batches in flight", "Max batch", "Process CPU / event: append", "Process CPU / event: ship", "PostgreSQL CPU / event", "Total CPU / event",
             "Ship rate per core of CPU", "Other processes' share of the machine", "Load average");
         foreach (var r in results)
@@ -113,7 +137,7 @@ public static class StoreBench
 
     private static string Period() => UsageEvents.Period(UsageEvents.LastFullMonth);
 
-    private static async Task<Result> RunOnceAsync(BenchProvider provider, string mode, int inFlight, int maxBatch, int count, int writers, int consumerCount, int listingCount, List<string> databases)
+    private static async Task<Result> RunOnceAsync(BenchProvider provider, string mode, int inFlight, int maxBatch, int count, int rate, int writers, int consumerCount, int listingCount, List<string> databases)
     {
         await using var database = await BenchDatabase.CreateAsync(provider);
         databases.Add(await database.DescribeAsync());
@@ -132,7 +156,7 @@ public static class StoreBench
         decimal cost = 0;
         var costLock = new Lock();
 
-        Announce(provider, mode, inFlight, store.MaxBatch, count, writers);
+        Announce(provider, mode, inFlight, store.MaxBatch, count, rate, writers);
         var account = await CpuAccount.StartAsync(database);
         var appended = 0;
         var appendDone = false;
@@ -144,6 +168,11 @@ public static class StoreBench
             decimal localCost = 0;
             for (long i = w; i < count; i += writers)
             {
+                if (rate > 0 && TimeSpan.FromSeconds((double)i / rate) - Stopwatch.GetElapsedTime(start) is { Ticks: > 0 } early)
+                {
+                    await Task.Delay(early);
+                }
+
                 var timestamp = month + span * ((i + random.NextDouble()) / count);
                 var consumer = random.Next(consumers.Length);
                 var listing = random.Next(listings.Length);
@@ -165,6 +194,18 @@ public static class StoreBench
         var shipBusy = TimeSpan.Zero;
         var batchMs = new List<double>();
         var shipped = 0;
+        var maxPending = 0;
+        using var sampler = new Timer(_ =>
+        {
+            if (!Volatile.Read(ref appendDone))
+            {
+                var pending = Volatile.Read(ref appended) - Volatile.Read(ref shipped);
+                if (pending > Volatile.Read(ref maxPending))
+                {
+                    Volatile.Write(ref maxPending, pending);
+                }
+            }
+        }, null, 50, 50);
         using var progress = new Timer(_ => Preamble.Progress($"store {database.Name} {mode}: appended {Volatile.Read(ref appended):N0}/{count:N0}, shipped {Volatile.Read(ref shipped):N0}"), null, 5000, 5000);
         CpuUse? appendCpu = null;
         CpuAccount? shipAccount = null;
@@ -226,18 +267,19 @@ public static class StoreBench
         var dailyCost = provider == BenchProvider.Postgres
             ? Normalize(await database.TextAsync("SELECT sum(cost) FROM usage_daily"))
             : Normalize(await SumTextDecimalsAsync(database, "SELECT cost FROM usage_daily"));
-        return new Result(database.Name, mode, inFlight, store.MaxBatch, count, writers, append, shipBusy, store.Elapsed, batchMs.Count, Percentiles.Of(batchMs), endToEnd,
-            rows, hourly, daily, tokens, rowTokens, dailyTokens, Normalize(cost.ToString(CultureInfo.InvariantCulture)), dailyCost, cpu, appendCpu, shipCpu);
+        return new Result(database.Name, rate > 0 ? $"paced {rate:N0}/s" : mode, inFlight, store.MaxBatch, count, writers, append, shipBusy, store.Elapsed, batchMs.Count, Percentiles.Of(batchMs), endToEnd,
+            rows, hourly, daily, tokens, rowTokens, dailyTokens, Normalize(cost.ToString(CultureInfo.InvariantCulture)), dailyCost, cpu, appendCpu, shipCpu, Volatile.Read(ref maxPending));
     }
 
-    private static void Announce(BenchProvider provider, string mode, int inFlight, int maxBatch, int count, int writers)
+    private static void Announce(BenchProvider provider, string mode, int inFlight, int maxBatch, int count, int rate, int writers)
     {
-        if (mode is not ("concurrent" or "backlog"))
+        if (mode is not ("concurrent" or "backlog" or "paced"))
         {
-            throw new ArgumentException($"unknown mode '{mode}' (concurrent, backlog)");
+            throw new ArgumentException($"unknown mode '{mode}' (concurrent, backlog, paced)");
         }
 
-        Preamble.Progress($"store {provider} {mode}: {count:N0} events, {writers} writers, {inFlight} batches in flight of at most {maxBatch:N0}");
+        var offered = rate > 0 ? $" offered at {rate:N0}/s" : "";
+        Preamble.Progress($"store {provider} {mode}: {count:N0} events{offered}, {writers} writers, {inFlight} batches in flight of at most {maxBatch:N0}");
     }
 
     private static async Task<string> SumTextDecimalsAsync(BenchDatabase database, string sql)
