@@ -145,6 +145,12 @@ public sealed class Entitlements(IServiceScopeFactory scopes, IMemoryCache cache
             }
         }
 
+        return PlanOf(snapshot);
+    }
+
+    /// <summary>The price list a period snapshot holds.</summary>
+    internal static PricingPlan PlanOf(SubscriptionPeriod snapshot)
+    {
         var document = JsonSerializer.Deserialize<PricingDocument>(snapshot.Pricing, PricingDocuments.Json)!;
         return PricingDocuments.Parse(document).Plan ?? throw new InvalidOperationException($"period pricing {snapshot.Id} does not validate");
     }

@@ -156,6 +156,32 @@ public abstract class IngestTests(Provider provider) : IAsyncLifetime
         Assert.Equal(rated, events.Sum(e => decimal.Parse((string)e["cost"]!, CultureInfo.InvariantCulture)));
     }
 
+    [Fact]
+    public async Task IngestedUsage_IsRatedAtThePriceSnapshottedForItsPeriod_AndANewPeriodTakesThePriceThenInForce()
+    {
+        async Task<decimal> CostAsync(string transaction, long tokens)
+        {
+            var response = await SendAsync(new { events = new[] { Event(transaction, tokens, 0) } }, "/api/v1/events/batch");
+            response.EnsureSuccessStatusCode();
+            var result = (await response.ReadJsonAsync())["events"]![0]!;
+            Assert.Equal("accepted", (string?)result["status"]);
+            return decimal.Parse((string)result["cost"]!, CultureInfo.InvariantCulture);
+        }
+
+        Assert.Equal(1m, await CostAsync("p-1", 500)); // 500 tokens at 2/1K: the period's price is snapshotted
+        await _bed.SetPricingAsync(Server, new
+        {
+            model = "usage",
+            currency = "USD",
+            usage = new { chargeModel = "graduated", tiers = new object[] { new { upTo = 1000, pricePer1k = "5" }, new { upTo = (long?)null, pricePer1k = "4" } } },
+        });
+
+        Assert.Equal(0.2m, await CostAsync("p-2", 100)); // same period: still 2/1K
+        _bed.App.Clock.Advance(TimeSpan.FromDays(30)); // into the next month
+        Assert.Equal(0.5m, await CostAsync("p-3", 100)); // a new period: 5/1K, the price in force when it began
+        Assert.Equal(0.5m, await CostAsync("p-4", 100)); // and its snapshot from then on
+    }
+
     [Theory]
     [InlineData("{\"event\": ", HttpStatusCode.BadRequest)]
     [InlineData("{\"nothing\": true}", HttpStatusCode.UnprocessableEntity)]

@@ -102,11 +102,23 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
             }
         }
 
+        // The price snapshots of every (subscription, period) in the batch, in one query; each distinct price list parsed once.
+        var groups = accepted.GroupBy(a => (a.Subscription.Id, Period: Entitlements.PeriodOf(a.Timestamp))).ToList();
+        var groupSubscriptions = groups.Select(g => g.Key.Id).Distinct().ToList();
+        var groupPeriods = groups.Select(g => g.Key.Period).Distinct().ToList();
+        var snapshots = groups.Count == 0 ? [] : await db.SubscriptionPeriods.AsNoTracking()
+            .Where(p => groupSubscriptions.Contains(p.SubscriptionId) && groupPeriods.Contains(p.Period))
+            .ToDictionaryAsync(p => (p.SubscriptionId, p.Period), ct);
+        var plans = new Dictionary<string, PricingPlan>(StringComparer.Ordinal);
         var keys = new List<IngestKey>();
-        foreach (var group in accepted.GroupBy(a => (a.Subscription.Id, Period: Entitlements.PeriodOf(a.Timestamp))))
+        var recorded = new List<UsageEvent>(accepted.Count);
+        foreach (var group in groups)
         {
             var first = group.First();
-            var plan = await Entitlements.PeriodPlanAsync(db, first.Subscription.Id, group.Key.Period, await pricing.AtAsync(first.Subscription.ServerName, first.Timestamp, ct), now, ct);
+            var plan = snapshots.TryGetValue(group.Key, out var snapshot)
+                ? plans.TryGetValue(snapshot.Pricing, out var parsedPlan) ? parsedPlan : plans[snapshot.Pricing] = Entitlements.PlanOf(snapshot)
+                // The consumer's first usage in this period: snapshot the price in force now.
+                : await Entitlements.PeriodPlanAsync(db, first.Subscription.Id, group.Key.Period, await pricing.AtAsync(first.Subscription.ServerName, first.Timestamp, ct), now, ct);
             var ordered = group.OrderBy(a => a.Timestamp).ThenBy(a => a.Index).ToList();
             var consumerBudgets = await budgets.ForConsumerAsync(first.Subscription.ConsumerId, ct);
             var settlements = await counters.SettleManyAsync(
@@ -118,7 +130,7 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
             {
                 var a = ordered[i];
                 var id = EventId(publisherId, a.Event.TransactionId!);
-                await sink.RecordAsync(new UsageEvent
+                recorded.Add(new UsageEvent
                 {
                     Id = id,
                     Timestamp = a.Timestamp,
@@ -136,12 +148,14 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
                     Currency = plan.Currency,
                     Source = UsageSource.Ingest,
                     TransactionId = a.Event.TransactionId,
-                }, ct);
+                });
                 keys.Add(new IngestKey { PublisherId = publisherId, TransactionId = a.Event.TransactionId!, EventId = id, EventTimestamp = a.Timestamp, CreatedAt = now });
                 results[a.Index] = new IngestResult("accepted", a.Event, id, a.Timestamp, a.Input, a.Output, settlements[i].Cost, plan.Currency, null);
             }
         }
 
+        // Durable (in the spool, one write) before the keys that make a retry a duplicate, and before the answer.
+        await sink.RecordManyAsync(recorded, ct);
         await RememberAsync(keys, ct);
         return results.Select(r => r!).ToList();
     }
