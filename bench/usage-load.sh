@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage pipeline and billing load tests (docs/benchmarks.md). Each subcommand prints a markdown table.
 #   bench/usage-load.sh store       [--providers postgres,sqlite] [--pg-events 1000000] [--sqlite-events 300000] [--writers 64]
-#                                   [--modes concurrent,backlog] [--in-flight 1,2] [--max-batch 0,5000] (0 = the store's own)
+#                                   [--modes concurrent,backlog,paced] [--in-flight 1,2] [--max-batch 0,5000] (0 = the store's own)
+#                                   paced: writers offer [--pg-rate 50000] / [--sqlite-rate 20000] events/s for [--seconds 30]
 #   bench/usage-load.sh ingest      [--providers postgres,sqlite] [--seconds 20] [--clients 4] [--batch 1000]
 #   bench/usage-load.sh dashboards  [--events 10000000] [--consumers 5000] [--listings 200] [--requests 300]
 #   bench/usage-load.sh freshness   [--providers postgres,sqlite] [--seconds 20] [--rate 200]

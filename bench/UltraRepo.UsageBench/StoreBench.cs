@@ -122,7 +122,7 @@ public static class StoreBench
         }
 
         verification.Print();
-        Console.WriteLine("Shipping (busy) is the time spent inside `UsageShipper.ShipAsync` (spool read + JSON decode + `IUsageStore.WriteAsync` + checkpoint fsync); " +
+        Console.WriteLine("Shipping (busy) is the time spent inside `UsageShipper.ShipAsync` (spool read + JSON decode, done during the previous write while a backlog waits, + `IUsageStore.WriteAsync` + checkpoint fsync); " +
             "`Batches in flight` is how many batches the shipper writes at once (PostgreSQL's store takes 2; 1 is the sequential loop, for comparison); " +
             "`Max batch` is the most events per batch (the store's `IUsageStore.MaxBatch` unless `--max-batch` sets it); " +
             "`store.WriteAsync share` is the time spent in database writes (summed over concurrent writes, so it can exceed 100 %) over the shipping time. End-to-end runs from the first append to the moment the last event is committed. " +
