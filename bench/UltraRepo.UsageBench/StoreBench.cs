@@ -41,6 +41,14 @@ public static class StoreBench
         var pgRate = args.Option("pg-rate", 50_000);
         var sqliteRate = args.Option("sqlite-rate", 20_000);
         var seconds = args.Option("seconds", 30);
+        // month: timestamps spread over last month in append order (nearly every event starts its own hourly rollup
+        // row: the worst case); live: each event stamped when appended, as the gateway does.
+        var timestamps = args.Option("timestamps", "month");
+        if (timestamps is not ("month" or "live"))
+        {
+            throw new ArgumentException($"unknown --timestamps '{timestamps}' (month, live)");
+        }
+
         args.EnsureAllUsed();
 
         Preamble.Print("Usage store: spool → shipper → database (issue goal: ≥ 50,000 events/s PostgreSQL, ≥ 20,000/s SQLite, zero loss)", command);
@@ -57,13 +65,14 @@ public static class StoreBench
                     {
                         var rate = mode == "paced" ? (provider == BenchProvider.Postgres ? pgRate : sqliteRate) : 0;
                         var events = rate > 0 ? rate * seconds : provider == BenchProvider.Postgres ? pgEvents : sqliteEvents;
-                        results.Add(await RunOnceAsync(provider, mode, batches, maxBatch, events, rate, writers, consumers, listings, databases));
+                        results.Add(await RunOnceAsync(provider, mode, batches, maxBatch, events, rate, timestamps == "live", writers, consumers, listings, databases));
                     }
                 }
             }
         }
 
-        Console.WriteLine($"Events: {consumers:N0} consumers × {listings} listings, timestamps spread over {Period()} in append order, " +
+        var when = timestamps == "live" ? "each stamped with the time it was appended (as the gateway does)" : $"timestamps spread over {Period()} in append order";
+        Console.WriteLine($"Events: {consumers:N0} consumers × {listings} listings, {when}, " +
             $"~95% ok / 2.5% rpc_error / 1.5% upstream_error / 0.5% limited, log-normal tokens, costs at 0.002/1K. Spool: SyncEachCommit=false (default).");
         foreach (var d in databases.Distinct())
         {
@@ -137,7 +146,7 @@ public static class StoreBench
 
     private static string Period() => UsageEvents.Period(UsageEvents.LastFullMonth);
 
-    private static async Task<Result> RunOnceAsync(BenchProvider provider, string mode, int inFlight, int maxBatch, int count, int rate, int writers, int consumerCount, int listingCount, List<string> databases)
+    private static async Task<Result> RunOnceAsync(BenchProvider provider, string mode, int inFlight, int maxBatch, int count, int rate, bool live, int writers, int consumerCount, int listingCount, List<string> databases)
     {
         await using var database = await BenchDatabase.CreateAsync(provider);
         databases.Add(await database.DescribeAsync());
@@ -173,7 +182,7 @@ public static class StoreBench
                     await Task.Delay(early);
                 }
 
-                var timestamp = month + span * ((i + random.NextDouble()) / count);
+                var timestamp = live ? DateTime.UtcNow : month + span * ((i + random.NextDouble()) / count);
                 var consumer = random.Next(consumers.Length);
                 var listing = random.Next(listings.Length);
                 var usage = UsageEvents.Create(random, timestamp, consumers[consumer], listings[listing], keys[consumer], UsageEvents.PairId(consumer, listing), i, UsageEvents.FlatCost);
