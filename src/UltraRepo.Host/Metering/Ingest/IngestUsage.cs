@@ -176,7 +176,13 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
             return;
         }
 
-        // INSERT … ON CONFLICT DO NOTHING (same syntax on SQLite and PostgreSQL), in chunks under the parameter limit.
+        if (db.Provider == DatabaseProvider.Sqlite)
+        {
+            await RememberOnSqliteAsync(keys, ct);
+            return;
+        }
+
+        // INSERT … ON CONFLICT DO NOTHING, in chunks under the parameter limit.
         foreach (var chunk in keys.Chunk(500))
         {
             var sql = new StringBuilder("INSERT INTO ingest_keys (publisher_id, transaction_id, event_id, event_timestamp, created_at) VALUES ");
@@ -185,7 +191,7 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
             {
                 sql.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"({{{i * 5}}}, {{{i * 5 + 1}}}, {{{i * 5 + 2}}}, {{{i * 5 + 3}}}, {{{i * 5 + 4}}})");
                 var k = chunk[i];
-                parameters.AddRange([Value(k.PublisherId), k.TransactionId, Value(k.EventId), Value(k.EventTimestamp), Value(k.CreatedAt)]);
+                parameters.AddRange([k.PublisherId, k.TransactionId, k.EventId, k.EventTimestamp, k.CreatedAt]);
             }
 
             sql.Append(" ON CONFLICT DO NOTHING");
@@ -193,10 +199,30 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
         }
     }
 
-    // SQLite keeps GUIDs and instants as EF Core's text forms; PostgreSQL takes the values as they are.
-    private object Value(Guid value) => db.Provider == DatabaseProvider.Sqlite ? Storage.SqliteValues.Guid(value) : value;
+    /// <summary>
+    /// SQLite: one prepared single-row insert, bound by position, in one transaction. (A multi-row INSERT with
+    /// thousands of named parameters made SQLite look each name up in a linear list — a third of the ingest
+    /// path's CPU, docs/benchmarks.md.)
+    /// </summary>
+    private async Task RememberOnSqliteAsync(List<IngestKey> keys, CancellationToken ct)
+    {
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        using (var insert = new Storage.SqliteBatchStatement((Microsoft.Data.Sqlite.SqliteConnection)db.Database.GetDbConnection(),
+            "INSERT INTO ingest_keys (publisher_id, transaction_id, event_id, event_timestamp, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"))
+        {
+            foreach (var k in keys)
+            {
+                insert.Guid(1, k.PublisherId);
+                insert.Text(2, k.TransactionId);
+                insert.Guid(3, k.EventId);
+                insert.Instant(4, k.EventTimestamp);
+                insert.Instant(5, k.CreatedAt);
+                insert.Execute();
+            }
+        }
 
-    private object Value(DateTime value) => db.Provider == DatabaseProvider.Sqlite ? Storage.SqliteValues.Instant(value) : value;
+        await transaction.CommitAsync(ct);
+    }
 
     private static IngestResult Rejected(LagoEvent e, IngestError error) => new("rejected", e, null, null, 0, 0, null, null, error);
 
