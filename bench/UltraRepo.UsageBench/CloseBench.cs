@@ -25,7 +25,8 @@ public static class CloseBench
 {
     private sealed record Result(
         string Database, int Consumers, int PerConsumer, int Events, TimeSpan Setup, TimeSpan Draft, TimeSpan Close, TimeSpan UntilFirstMail, TimeSpan Delivery,
-        long Invoices, long WithAllLines, long UsageLines, long BillablePairs, long Emailed, int Eml, List<RecordedCommand> Commands, decimal LinesExact, decimal RecordedCost, CpuUse Cpu);
+        long Invoices, long WithAllLines, long UsageLines, long BillablePairs, long Emailed, int Eml, List<RecordedCommand> Commands, decimal LinesExact, decimal RecordedCost, CpuUse Cpu,
+        TimeSpan Reconcile, bool Reconciled);
 
     public static async Task RunAsync(string[] command)
     {
@@ -56,7 +57,7 @@ public static class CloseBench
 
         Console.WriteLine();
         var table = new MarkdownTable("Database", "Subscriptions", "Usage events", "Setup", "DraftAllAsync alone", "**CloseAsync**", "…until first e-mail", "…delivery (charge + e-mail + update)",
-            "Invoices", "With 5 usage lines", "Usage lines = billable pairs", "E-mailed / .eml", "Σ lines exact = Σ recorded cost", "Goal ≤ 30 s");
+            "Invoices", "With 5 usage lines", "Usage lines = billable pairs", "E-mailed / .eml", "Σ lines exact = Σ recorded cost", "Goal ≤ 30 s", "Reconciliation report afterwards");
         foreach (var r in results)
         {
             // One usage line per subscription with billable usage (a pair whose few events all failed upstream has none).
@@ -64,7 +65,7 @@ public static class CloseBench
             table.Add(r.Database, (long)r.Consumers * r.PerConsumer, r.Events, Rate.Seconds(r.Setup), Rate.Seconds(r.Draft), $"**{Rate.Seconds(r.Close)}**",
                 Rate.Seconds(r.UntilFirstMail), Rate.Seconds(r.Delivery), $"{r.Invoices:N0}{(ok ? " ✓" : " ✗")}", r.WithAllLines, $"{r.UsageLines:N0} = {r.BillablePairs:N0}", $"{r.Emailed:N0} / {r.Eml:N0}",
                 r.LinesExact == r.RecordedCost ? $"{r.LinesExact.ToString("0.############", CultureInfo.InvariantCulture)} ✓" : $"{r.LinesExact} ≠ {r.RecordedCost} ✗",
-                r.Close <= TimeSpan.FromSeconds(30) ? "met" : "**missed**");
+                r.Close <= TimeSpan.FromSeconds(30) ? "met" : "**missed**", $"{Rate.Seconds(r.Reconcile)}{(r.Reconciled ? ", all differences 0 ✓" : ", differences ✗")}");
         }
 
         table.Print();
@@ -233,6 +234,17 @@ public static class CloseBench
         }
 
         var commands = recorder.Stop();
+        TimeSpan reconcile;
+        bool reconciled;
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            // The operator's reconciliation of the closed month (events → lines → ledger), over every invoice line.
+            var started = Stopwatch.GetTimestamp();
+            var reports = await scope.ServiceProvider.GetRequiredService<Reconciliation>().ReportAsync(periodText, CancellationToken.None);
+            reconcile = Stopwatch.GetElapsedTime(started);
+            reconciled = reports.Count > 0 && reports.All(r => r.Differences.AllZero);
+        }
+
         var cpu = await account.StopAsync();
         var mails = Directory.Exists(host.OutboxDirectory) ? new DirectoryInfo(host.OutboxDirectory).GetFiles("*.eml") : [];
         var firstMail = mails.Length == 0 ? closeStart : mails.Min(f => f.LastWriteTimeUtc);
@@ -253,7 +265,7 @@ public static class CloseBench
         }
 
         return new Result(database.Name, consumerCount, perConsumer, pairs.Count * eventsPerPair, setup.Elapsed, draft, close, firstMail - closeStart, lastMail - firstMail,
-            invoices, withAll, usageLines, billablePairs, emailed, mails.Length, commands, linesExact, recorded, cpu);
+            invoices, withAll, usageLines, billablePairs, emailed, mails.Length, commands, linesExact, recorded, cpu, reconcile, reconciled);
     }
 
     private static User NewUser(string handle) =>
