@@ -45,13 +45,15 @@ public sealed class SqliteUsageStore(DatabaseOptions options) : IUsageStore
 
         // The statements run on the connection's handle, inside this transaction (SqliteBatchStatement).
         // The rollup deltas are summed on another core while the events are inserted, on the assumption that every
-        // event is new. They are summed here instead when that is not done by the end of the inserts (the thread pool
-        // is busy, e.g. serving API requests: the transaction holds SQLite's write lock, so it never waits for a
-        // thread) or when some events were already stored (a batch shipped again after a crash).
-        var deltasOfAll = Task.Run(() => UsageRollupDeltas.Of(events), CancellationToken.None);
+        // event is new. They are summed once either way: if the thread pool has not started that work by the end of
+        // the inserts (it is busy, e.g. serving API requests), this thread does it (the transaction holds SQLite's
+        // write lock, so it never waits in the pool's queue). A batch shipped again after a crash (some events
+        // already stored) sums only the new ones.
+        var deltasOfAll = new Lazy<UsageRollupDeltas>(() => UsageRollupDeltas.Of(events), LazyThreadSafetyMode.ExecutionAndPublication);
+        _ = Task.Run(() => deltasOfAll.Value, CancellationToken.None);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var inserted = InsertEvents(connection, events);
-        var deltas = inserted.Count == events.Count && deltasOfAll.IsCompletedSuccessfully ? deltasOfAll.Result : UsageRollupDeltas.Of(inserted);
+        var deltas = inserted.Count == events.Count ? deltasOfAll.Value : UsageRollupDeltas.Of(inserted);
         UpsertRollups(connection, "usage_hourly", deltas.Hourly);
         UpsertRollups(connection, "usage_daily", deltas.Daily);
         UpsertListingDaily(connection, deltas.ListingDaily);
