@@ -7,12 +7,13 @@ using UltraRepo.Data;
 namespace UltraRepo.Metering.Storage;
 
 /// <summary>
-/// Scale-out store: each batch is loaded with binary <c>COPY</c> into a session-temporary staging table,
-/// then moved into the time-partitioned <c>usage_events</c> with <c>ON CONFLICT DO NOTHING</c>. The events
-/// actually inserted (all of them, unless the batch is shipped again after a crash) are summed in .NET into
-/// rollup deltas (hourly and daily per consumer × listing, daily per listing, and the days of the month each
-/// consumer used each listing), added in the same transaction by one statement over arrays, so re-shipping a
-/// batch changes nothing. Monthly partitions are created before they are needed.
+/// Scale-out store: each batch is loaded with binary <c>COPY</c> straight into the time-partitioned <c>usage_events</c>,
+/// whose key (timestamp, id) rejects an event stored before. Only then (a batch shipped again after a crash) is the
+/// attempt rolled back and the batch copied into a session-temporary staging table and moved with
+/// <c>ON CONFLICT DO NOTHING</c>. The events actually inserted are summed in .NET into rollup deltas (hourly and daily
+/// per consumer × listing, daily per listing, and the days of the month each consumer used each listing), added in
+/// the same transaction by one statement over arrays, so re-shipping a batch changes nothing. Monthly partitions are
+/// created before they are needed.
 /// </summary>
 public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, IDisposable
 {
@@ -94,6 +95,27 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
     {
         await EnsurePartitionsAsync(events.Select(e => e.Timestamp), ct);
         await using var connection = await _source.OpenConnectionAsync(ct);
+        try
+        {
+            // The usual case: every event is new, so the batch is copied straight into its partitions and the key
+            // (timestamp, id) is checked as each row goes in.
+            await using var transaction = await connection.BeginTransactionAsync(ct);
+            await CopyAsync(connection, "usage_events", events, ct);
+            await AddToRollupsAsync(connection, transaction, UsageRollupDeltas.Of(events), ct);
+            await transaction.CommitAsync(ct);
+            return events.Count;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // Some of these events are stored already (the batch is shipped again after a crash between the commit and
+            // the checkpoint, or holds an event twice): nothing of this attempt was kept, and the staged path skips them.
+        }
+
+        return await WriteSkippingStoredAsync(connection, events, ct);
+    }
+
+    private static async Task<int> WriteSkippingStoredAsync(NpgsqlConnection connection, IReadOnlyList<UsageEvent> events, CancellationToken ct)
+    {
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await using (var staging = new NpgsqlCommand(
             "CREATE TEMP TABLE IF NOT EXISTS usage_events_incoming (LIKE usage_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS", connection, transaction))
@@ -101,39 +123,7 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
             await staging.ExecuteNonQueryAsync(ct);
         }
 
-        await using (var copy = await connection.BeginBinaryImportAsync($"COPY usage_events_incoming ({Columns}) FROM STDIN (FORMAT BINARY)", ct))
-        {
-            foreach (var e in events)
-            {
-                await copy.StartRowAsync(ct);
-                await copy.WriteAsync(e.Id, NpgsqlDbType.Uuid, ct);
-                await copy.WriteAsync(e.Timestamp, NpgsqlDbType.TimestampTz, ct);
-                await copy.WriteAsync(e.Period, NpgsqlDbType.Varchar, ct);
-                await copy.WriteAsync(e.ConsumerId, NpgsqlDbType.Uuid, ct);
-                await WriteNullableAsync(copy, e.KeyId, NpgsqlDbType.Uuid, ct);
-                await WriteNullableAsync(copy, e.SubscriptionId, NpgsqlDbType.Uuid, ct);
-                await copy.WriteAsync(e.ServerName, NpgsqlDbType.Varchar, ct);
-                await WriteNullableAsync(copy, e.ServerVersion, NpgsqlDbType.Varchar, ct);
-                await WriteNullableAsync(copy, e.Method, NpgsqlDbType.Varchar, ct);
-                await WriteNullableAsync(copy, e.Target, NpgsqlDbType.Varchar, ct);
-                await WriteNullableAsync(copy, e.JsonRpcId, NpgsqlDbType.Varchar, ct);
-                await WriteNullableAsync(copy, e.SessionId, NpgsqlDbType.Varchar, ct);
-                await copy.WriteAsync(e.InputTokens, NpgsqlDbType.Bigint, ct);
-                await copy.WriteAsync(e.OutputTokens, NpgsqlDbType.Bigint, ct);
-                await copy.WriteAsync(e.TotalTokens, NpgsqlDbType.Bigint, ct);
-                await copy.WriteAsync(e.LatencyMs, NpgsqlDbType.Integer, ct);
-                await copy.WriteAsync(e.Outcome, NpgsqlDbType.Varchar, ct);
-                await copy.WriteAsync(e.HttpStatus, NpgsqlDbType.Integer, ct);
-                await copy.WriteAsync(e.Cost, NpgsqlDbType.Numeric, ct);
-                await copy.WriteAsync(e.Currency, NpgsqlDbType.Varchar, ct);
-                await WriteNullableAsync(copy, e.Tokenizer, NpgsqlDbType.Varchar, ct);
-                await copy.WriteAsync(e.Source, NpgsqlDbType.Varchar, ct);
-                await WriteNullableAsync(copy, e.TransactionId, NpgsqlDbType.Varchar, ct);
-            }
-
-            await copy.CompleteAsync(ct);
-        }
-
+        await CopyAsync(connection, "usage_events_incoming", events, ct);
         var inserted = await MoveAsync(connection, transaction, events, ct);
         if (inserted.Count > 0)
         {
@@ -142,6 +132,40 @@ public sealed class PostgresUsageStore(DatabaseOptions options) : IUsageStore, I
 
         await transaction.CommitAsync(ct);
         return inserted.Count;
+    }
+
+    private static async Task CopyAsync(NpgsqlConnection connection, string table, IReadOnlyList<UsageEvent> events, CancellationToken ct)
+    {
+        await using var copy = await connection.BeginBinaryImportAsync($"COPY {table} ({Columns}) FROM STDIN (FORMAT BINARY)", ct);
+        foreach (var e in events)
+        {
+            await copy.StartRowAsync(ct);
+            await copy.WriteAsync(e.Id, NpgsqlDbType.Uuid, ct);
+            await copy.WriteAsync(e.Timestamp, NpgsqlDbType.TimestampTz, ct);
+            await copy.WriteAsync(e.Period, NpgsqlDbType.Varchar, ct);
+            await copy.WriteAsync(e.ConsumerId, NpgsqlDbType.Uuid, ct);
+            await WriteNullableAsync(copy, e.KeyId, NpgsqlDbType.Uuid, ct);
+            await WriteNullableAsync(copy, e.SubscriptionId, NpgsqlDbType.Uuid, ct);
+            await copy.WriteAsync(e.ServerName, NpgsqlDbType.Varchar, ct);
+            await WriteNullableAsync(copy, e.ServerVersion, NpgsqlDbType.Varchar, ct);
+            await WriteNullableAsync(copy, e.Method, NpgsqlDbType.Varchar, ct);
+            await WriteNullableAsync(copy, e.Target, NpgsqlDbType.Varchar, ct);
+            await WriteNullableAsync(copy, e.JsonRpcId, NpgsqlDbType.Varchar, ct);
+            await WriteNullableAsync(copy, e.SessionId, NpgsqlDbType.Varchar, ct);
+            await copy.WriteAsync(e.InputTokens, NpgsqlDbType.Bigint, ct);
+            await copy.WriteAsync(e.OutputTokens, NpgsqlDbType.Bigint, ct);
+            await copy.WriteAsync(e.TotalTokens, NpgsqlDbType.Bigint, ct);
+            await copy.WriteAsync(e.LatencyMs, NpgsqlDbType.Integer, ct);
+            await copy.WriteAsync(e.Outcome, NpgsqlDbType.Varchar, ct);
+            await copy.WriteAsync(e.HttpStatus, NpgsqlDbType.Integer, ct);
+            await copy.WriteAsync(e.Cost, NpgsqlDbType.Numeric, ct);
+            await copy.WriteAsync(e.Currency, NpgsqlDbType.Varchar, ct);
+            await WriteNullableAsync(copy, e.Tokenizer, NpgsqlDbType.Varchar, ct);
+            await copy.WriteAsync(e.Source, NpgsqlDbType.Varchar, ct);
+            await WriteNullableAsync(copy, e.TransactionId, NpgsqlDbType.Varchar, ct);
+        }
+
+        await copy.CompleteAsync(ct);
     }
 
     /// <returns>The events that were new.</returns>
