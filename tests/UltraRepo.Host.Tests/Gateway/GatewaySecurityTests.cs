@@ -1,3 +1,4 @@
+using System.Diagnostics.Tracing;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
@@ -228,6 +229,23 @@ public sealed class GatewaySecurityTests : IAsyncLifetime
         Assert.Contains("mcp_gateway_overhead_seconds_bucket", metrics);
         Assert.Contains("mcp_request_duration_seconds_bucket", metrics);
         Assert.Contains("# TYPE mcp_active_streams gauge", metrics);
+    }
+
+    [Fact]
+    public async Task Metrics_ListenToEventCounters_WithoutSwitchingOnPerRequestEvents()
+    {
+        await _bed.PostRpcAsync(Free, Call);
+        await _bed.App.CreateClient().GetStringAsync("/metrics");
+
+        // The hosting and HTTP client sources write an Informational event at every request's start and stop; the
+        // Prometheus adapter listens to them for their counters, which are written at LogAlways, so Critical suffices.
+        var sources = EventSource.GetSources().Where(s => s.Name is "Microsoft.AspNetCore.Hosting" or "System.Net.Http").ToList();
+        Assert.Equal(2, sources.Count);
+        Assert.All(sources, source =>
+        {
+            Assert.True(source.IsEnabled(EventLevel.Critical, EventKeywords.None), $"{source.Name} is listened to");
+            Assert.False(source.IsEnabled(EventLevel.Informational, EventKeywords.None), $"{source.Name} writes per-request events");
+        });
     }
 }
 
