@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
@@ -19,7 +20,8 @@ public sealed record CloseSummary(string Period, bool AlreadyClosed, int Invoice
 /// month after it closed is billed on the next month's invoice.
 /// </summary>
 public sealed class CloseBillingPeriod(
-    MarketplaceDb db, IPaymentProvider payments, IInvoiceMailer mailer, IOptions<BillingOptions> options, TimeProvider clock, ILogger<CloseBillingPeriod> logger)
+    MarketplaceDb db, IServiceScopeFactory scopes, IPaymentProvider payments, IInvoiceMailer mailer, IOptions<BillingOptions> options, TimeProvider clock,
+    ILogger<CloseBillingPeriod> logger)
 {
     private const int SaveChunk = 500;
 
@@ -68,10 +70,7 @@ public sealed class CloseBillingPeriod(
             await tx.CommitAsync(ct);
         }
 
-        foreach (var invoice in invoices)
-        {
-            await DeliverAsync(invoice, ct);
-        }
+        await DeliverAllAsync(invoices, ct);
 
         logger.LogInformation("Closed {Period}: {Count} invoices", period, invoices.Count);
         return new CloseSummary(period, false, invoices.Count, now);
@@ -232,31 +231,88 @@ public sealed class CloseBillingPeriod(
         }
     }
 
-    private async Task DeliverAsync(Invoice invoice, CancellationToken ct)
+    /// <summary>
+    /// Charges and e-mails the invoices, <see cref="BillingOptions.DeliveryConcurrency"/> at a time (each worker with its
+    /// own database context; a consumer's invoices, one per currency, go through one worker in turn). Round trips to the
+    /// database, the payment provider and the mail server overlap instead of adding up.
+    /// </summary>
+    private async Task DeliverAllAsync(List<Invoice> invoices, CancellationToken ct)
     {
-        var email = await db.Users.AsNoTracking().Where(u => u.Id == invoice.ConsumerId).Select(u => u.Email).FirstAsync(ct);
+        var consumers = invoices.Select(i => i.ConsumerId).Distinct().ToList();
+        var emails = await db.Users.AsNoTracking().Where(u => consumers.Contains(u.Id)).ToDictionaryAsync(u => u.Id, u => u.Email, ct);
+        var queue = new ConcurrentQueue<Invoice[]>(invoices.GroupBy(i => i.ConsumerId).Select(g => g.ToArray()));
+        var workers = Enumerable.Range(0, Math.Clamp(options.Value.DeliveryConcurrency, 1, Math.Max(1, queue.Count))).Select(async _ =>
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var workerDb = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
+            while (queue.TryDequeue(out var consumerInvoices))
+            {
+                foreach (var invoice in consumerInvoices)
+                {
+                    await DeliverAsync(workerDb, invoice, emails[invoice.ConsumerId], ct);
+                }
+            }
+        });
+        await Task.WhenAll(workers);
+    }
+
+    /// <summary>
+    /// Charges (when something is due), e-mails, and records both in one update; if the e-mail fails, the charge is
+    /// still recorded. A charge repeated after a crash before the update is harmless: providers take it idempotently
+    /// by invoice (Stripe's idempotency key).
+    /// </summary>
+    private async Task DeliverAsync(MarketplaceDb workerDb, Invoice invoice, string email, CancellationToken ct)
+    {
+        ChargeResult? charge = null;
         try
         {
             if (invoice.AmountDue > 0)
             {
-                var charge = await payments.ChargeInvoiceAsync(invoice, email, ct);
-                await db.Invoices.Where(i => i.Id == invoice.Id).ExecuteUpdateAsync(s => s
-                    .SetProperty(i => i.PaymentProvider, payments.Name)
-                    .SetProperty(i => i.PaymentReference, charge.Reference)
-                    .SetProperty(i => i.PaymentUrl, charge.PaymentUrl), ct);
+                charge = await payments.ChargeInvoiceAsync(invoice, email, ct);
                 invoice.PaymentUrl = charge.PaymentUrl;
             }
 
             await mailer.SendAsync(invoice, email, ct);
-            var sent = clock.GetUtcNow().UtcDateTime;
-            await db.Invoices.Where(i => i.Id == invoice.Id).ExecuteUpdateAsync(s => s.SetProperty(i => i.EmailedAt, sent), ct);
+            await RecordDeliveryAsync(workerDb, invoice, charge, clock.GetUtcNow().UtcDateTime, ct);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // The invoice is final either way; charging or mailing can be retried.
             logger.LogWarning(e, "Could not charge or e-mail invoice {Number}", invoice.Number);
+            if (charge is not null)
+            {
+                await RecordChargeOnlyAsync(workerDb, invoice, charge, ct);
+            }
         }
     }
+
+    private async Task RecordChargeOnlyAsync(MarketplaceDb workerDb, Invoice invoice, ChargeResult charge, CancellationToken ct)
+    {
+        try
+        {
+            await RecordDeliveryAsync(workerDb, invoice, charge, emailedAt: null, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError(e, "Could not record the charge {Reference} of invoice {Number}", charge.Reference, invoice.Number);
+        }
+    }
+
+    private Task<int> RecordDeliveryAsync(MarketplaceDb workerDb, Invoice invoice, ChargeResult? charge, DateTime? emailedAt, CancellationToken ct) =>
+        workerDb.Invoices.Where(i => i.Id == invoice.Id).ExecuteUpdateAsync(s =>
+        {
+            if (charge is not null)
+            {
+                s.SetProperty(i => i.PaymentProvider, payments.Name)
+                    .SetProperty(i => i.PaymentReference, charge.Reference)
+                    .SetProperty(i => i.PaymentUrl, charge.PaymentUrl);
+            }
+
+            if (emailedAt is not null)
+            {
+                s.SetProperty(i => i.EmailedAt, emailedAt);
+            }
+        }, ct);
 
     private static Invoice ToInvoice(ConsumerDraft d, string number, DateTime now)
     {

@@ -57,6 +57,9 @@ public sealed class BillingOptions
 
     /// <summary>Close months automatically once their grace period has passed.</summary>
     public bool ScheduledClose { get; set; } = true;
+
+    /// <summary>How many invoices a month close charges and e-mails at once (each consumer's invoices in turn).</summary>
+    public int DeliveryConcurrency { get; set; } = 4;
 }
 
 /// <summary>Books entries so that each transaction sums to zero (the one place that writes the ledger).</summary>
