@@ -107,16 +107,24 @@ public sealed class CloseBillingPeriod(
         var titles = await db.RegistryEntries.AsNoTracking().Where(e => e.IsLatest && names.Contains(e.ServerName)).ToDictionaryAsync(e => e.ServerName, e => e.Title ?? e.ServerName, ct);
         string Title(string name) => titles.GetValueOrDefault(name) ?? name;
 
+        // Each consumer's rows, looked up once (filtering every list per consumer was quadratic: 10,000 consumers × 50,000 rows).
+        var usageOf = usage.ToLookup(u => u.ConsumerId);
+        var plansOf = plans.ToLookup(p => p.Key.ConsumerId);
+        var licensesOf = licenses.ToLookup(l => l.ConsumerId);
+        var lateOf = late.ToLookup(l => l.ConsumerId);
         var consumers = usage.Select(u => u.ConsumerId).Concat(plans.Keys.Select(k => k.ConsumerId)).Concat(licenses.Select(l => l.ConsumerId)).Concat(late.Select(l => l.ConsumerId)).Distinct();
         var drafts = new List<ConsumerDraft>();
         foreach (var consumerId in consumers)
         {
-            var listingUsage = usage.Where(u => u.ConsumerId == consumerId)
+            var consumerUsage = usageOf[consumerId];
+            var consumerLicenses = licensesOf[consumerId];
+            var consumerLate = lateOf[consumerId];
+            var listingUsage = consumerUsage
                 .Select(u => (u.Currency, Usage: new ListingUsage(u.ServerName, Title(u.ServerName), listings.GetValueOrDefault(u.ServerName),
                     plans.GetValueOrDefault((consumerId, u.ServerName)) ?? PricingPlan.Free, u.Tokens, u.Cost)))
                 .ToList();
             // Subscriptions with a minimum spend owe it even in a month without usage.
-            foreach (var ((_, server), plan) in plans.Where(p => p.Key.ConsumerId == consumerId && p.Value.Usage?.MinimumMonthlySpend > 0))
+            foreach (var ((_, server), plan) in plansOf[consumerId].Where(p => p.Value.Usage?.MinimumMonthlySpend > 0))
             {
                 if (!listingUsage.Any(u => u.Usage.ServerName == server))
                 {
@@ -125,22 +133,22 @@ public sealed class CloseBillingPeriod(
             }
 
             var currencies = listingUsage.Select(u => u.Currency)
-                .Concat(licenses.Where(l => l.ConsumerId == consumerId).Select(l => l.Currency))
-                .Concat(late.Where(l => l.ConsumerId == consumerId).Select(l => l.Currency))
+                .Concat(consumerLicenses.Select(l => l.Currency))
+                .Concat(consumerLate.Select(l => l.Currency))
                 .Distinct();
             foreach (var currency in currencies)
             {
                 var draft = InvoiceDrafting.Draft(period, currency,
                     listingUsage.Where(u => u.Currency == currency).Select(u => u.Usage),
-                    late.Where(l => l.ConsumerId == consumerId && l.Currency == currency)
+                    consumerLate.Where(l => l.Currency == currency)
                         .Select(l => new LateUsage(l.ServerName, Title(l.ServerName), listings.GetValueOrDefault(l.ServerName), l.SourcePeriod, l.Tokens, l.Cost)),
-                    licenses.Where(l => l.ConsumerId == consumerId && l.Currency == currency)
+                    consumerLicenses.Where(l => l.Currency == currency)
                         .Select(l => new LicensePurchase(l.Id, l.ServerName, Title(l.ServerName), l.PublisherId, l.Price)));
                 if (draft.Lines.Count > 0)
                 {
                     drafts.Add(new ConsumerDraft(consumerId, draft,
-                        usage.Where(u => u.ConsumerId == consumerId && u.Currency == currency).Select(u => new BilledKey(u.ServerName, period, u.Tokens, u.Cost))
-                            .Concat(late.Where(l => l.ConsumerId == consumerId && l.Currency == currency).Select(l => new BilledKey(l.ServerName, l.SourcePeriod, l.Tokens, l.Cost)))
+                        consumerUsage.Where(u => u.Currency == currency).Select(u => new BilledKey(u.ServerName, period, u.Tokens, u.Cost))
+                            .Concat(consumerLate.Where(l => l.Currency == currency).Select(l => new BilledKey(l.ServerName, l.SourcePeriod, l.Tokens, l.Cost)))
                             .ToList()));
                 }
             }
