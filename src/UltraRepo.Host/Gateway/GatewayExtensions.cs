@@ -109,11 +109,14 @@ public static class GatewayExtensions
 
     /// <summary>
     /// The upstream's Content-Length is dropped so the response is framed (chunked, or HTTP/2 end of stream)
-    /// by the gateway: the client sees the end of a response only after its usage event was recorded.
+    /// by the gateway: the client sees the end of a response only after its usage event was recorded. A small
+    /// JSON answer to a POST keeps it: the tap holds that body whole and sends it once the exchange is settled
+    /// (one write instead of the body and then the final chunk).
     /// </summary>
     private static ValueTask EndOnlyAfterMetering(ResponseTransformContext context)
     {
-        if (context.HttpContext.Features.Get<GatewayRequest>() is not null && !context.SuppressResponseBody)
+        if (context.HttpContext.Features.Get<GatewayRequest>() is { } target && !context.SuppressResponseBody
+            && !(target.EndsAfterSettlement && ResponseTapStream.HoldsWhole(context.HttpContext.Response)))
         {
             context.HttpContext.Response.Headers.ContentLength = null;
         }

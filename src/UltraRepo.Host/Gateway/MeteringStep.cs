@@ -32,6 +32,12 @@ public sealed class GatewayRequest
     public string? CredentialHeader { get; init; }
     public string? CredentialValue { get; init; }
     public bool AllowLoopback { get; init; }
+
+    /// <summary>
+    /// The usage event follows the response's end: a small JSON body is held whole (sent with its Content-Length once
+    /// the exchange is settled), any other body is sent as it arrives and chunked, its last chunk after the settlement.
+    /// </summary>
+    public bool EndsAfterSettlement { get; init; }
 }
 
 /// <summary>
@@ -201,8 +207,18 @@ internal sealed partial class MeteringStep(
         }
 
         var tracker = new PostObserver(r, exchanges, this);
-        await ProxyAsync(r, next, r.Upstream.Url, tracker);
-        await SettleExchangesAsync(r, entitlement, reservation, exchanges);
+        var tap = await ProxyAsync(r, next, r.Upstream.Url, tracker, holdSmallJson: true);
+        try
+        {
+            await SettleExchangesAsync(r, entitlement, reservation, exchanges);
+        }
+        finally
+        {
+            if (tap is not null && r.Http.Features.Get<IForwarderErrorFeature>() is null)
+            {
+                await tap.ReleaseAsync(r.Http.RequestAborted);
+            }
+        }
     }
 
     /// <summary>Reads the JSON-RPC body (up to the limit) and puts it back for the proxy to forward.</summary>
@@ -325,8 +341,12 @@ internal sealed partial class MeteringStep(
         ? usage.PricePerPackage / Math.Max(1, usage.PackageSize)
         : usage.Tiers.Max(t => t.PricePer1K) / 1000m;
 
-    /// <summary>Lets YARP forward (with the transforms aiming it at <paramref name="destination"/>), observing the response.</summary>
-    private async Task ProxyAsync(MeteredRequest r, Func<Task> next, Uri destination, IResponseObserver? observer, Func<string, string>? rewriteEndpoint = null)
+    /// <summary>
+    /// Lets YARP forward (with the transforms aiming it at <paramref name="destination"/>), observing the response. With
+    /// <paramref name="holdSmallJson"/>, a small JSON body is held by the returned tap until the caller releases it.
+    /// </summary>
+    private async Task<ResponseTapStream?> ProxyAsync(MeteredRequest r, Func<Task> next, Uri destination, IResponseObserver? observer,
+        Func<string, string>? rewriteEndpoint = null, bool holdSmallJson = false)
     {
         var http = r.Http;
         http.Features.Set(new GatewayRequest
@@ -335,10 +355,11 @@ internal sealed partial class MeteringStep(
             CredentialHeader = r.Listing.CredentialHeader,
             CredentialValue = r.Listing.CredentialSecret is { } secret ? secrets.Open(secret) : null,
             AllowLoopback = IsOwnDemoServer(destination),
+            EndsAfterSettlement = holdSmallJson,
         });
 
         var original = http.Response.Body;
-        var tap = observer is null ? null : new ResponseTapStream(original, http.Response, observer, rewriteEndpoint, logger);
+        var tap = observer is null ? null : new ResponseTapStream(original, http.Response, observer, rewriteEndpoint, logger, holdSmallJson);
         if (tap is not null)
         {
             http.Response.Body = tap;
@@ -366,6 +387,7 @@ internal sealed partial class MeteringStep(
         var total = Stopwatch.GetElapsedTime(r.Started);
         var upstreamTime = Stopwatch.GetElapsedTime(forwarding) - (tap?.ObserveTime ?? TimeSpan.Zero);
         metrics.Duration(r.Listing.ServerName, total, total - upstreamTime);
+        return tap;
     }
 
     private async Task WriteUpstreamErrorAsync(MeteredRequest r, IForwarderErrorFeature error)

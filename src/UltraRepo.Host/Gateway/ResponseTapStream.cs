@@ -13,13 +13,20 @@ public interface IResponseObserver
 
 /// <summary>
 /// Sits in place of the response body while the proxy copies the upstream response. Every write is
-/// passed to the client first and observed after, so nothing is held back: SSE events are parsed as
-/// they pass and handed on one by one; a JSON body is kept (up to a cap) and handed on at the end.
-/// For legacy SSE upstreams the first <c>endpoint</c> event is rewritten to point back at the gateway.
+/// passed to the client first and observed after: SSE events are parsed as they pass and handed on one
+/// by one; a JSON body is kept (up to a cap) and handed on at the end. The one thing held back, when the
+/// caller asks (<c>holdSmallJson</c>), is a JSON body of known length up to <see cref="MaxHeldBytes"/>: the
+/// client could not use part of it anyway, so it is sent whole, with its Content-Length, in one write when
+/// the caller calls <see cref="ReleaseAsync"/> after recording the usage (instead of the body, then a last
+/// chunk). For legacy SSE upstreams the first <c>endpoint</c> event is rewritten to point back at the gateway.
 /// </summary>
-public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResponseObserver observer, Func<string, string>? rewriteEndpoint, ILogger logger) : Stream
+public sealed class ResponseTapStream(
+    Stream inner, HttpResponse response, IResponseObserver observer, Func<string, string>? rewriteEndpoint, ILogger logger, bool holdSmallJson = false) : Stream
 {
     private const int MaxJsonBytes = 16 * 1024 * 1024;
+
+    /// <summary>The largest JSON body held whole until the exchange is settled.</summary>
+    public const int MaxHeldBytes = 64 * 1024;
     private readonly SseParser _sse = new();
     private readonly List<SseEvent> _events = [];
     private ArrayBufferWriter<byte>? _json;
@@ -27,6 +34,7 @@ public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResp
     private Mode _mode = Mode.Undecided;
     private long _observeTicks;
     private bool _awaitingEndpoint = rewriteEndpoint is not null;
+    private bool _holding;
 
     private enum Mode
     {
@@ -47,9 +55,19 @@ public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResp
     public override long Length => throw new NotSupportedException();
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    public override void Flush() => inner.Flush();
+    /// <summary>Whether a response is a JSON body small enough to hold whole (the transform keeps its Content-Length then).</summary>
+    public static bool HoldsWhole(HttpResponse response) =>
+        response.ContentLength is >= 0 and <= MaxHeldBytes && Decide(response.ContentType) == Mode.Json;
 
-    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+    public override void Flush()
+    {
+        if (!_holding)
+        {
+            inner.Flush();
+        }
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => _holding ? Task.CompletedTask : inner.FlushAsync(cancellationToken);
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
@@ -67,6 +85,13 @@ public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResp
         if (_mode == Mode.Undecided)
         {
             _mode = Decide(response.ContentType);
+            _holding = holdSmallJson && HoldsWhole(response);
+        }
+
+        if (_holding)
+        {
+            await ObserveAsync(buffer, cancellationToken);
+            return;
         }
 
         if (_mode == Mode.Sse && _awaitingEndpoint)
@@ -77,6 +102,19 @@ public sealed class ResponseTapStream(Stream inner, HttpResponse response, IResp
 
         await inner.WriteAsync(buffer, cancellationToken);
         await ObserveAsync(buffer, cancellationToken);
+    }
+
+    /// <summary>Sends a held body (once); the caller has recorded the exchange's usage.</summary>
+    public async ValueTask ReleaseAsync(CancellationToken ct)
+    {
+        if (_holding)
+        {
+            _holding = false;
+            if (_json is { WrittenCount: > 0 })
+            {
+                await inner.WriteAsync(_json.WrittenMemory, ct);
+            }
+        }
     }
 
     /// <summary>End of the response: hands on a buffered JSON body.</summary>

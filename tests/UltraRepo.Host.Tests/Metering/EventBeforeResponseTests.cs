@@ -54,17 +54,57 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
 
     /// <summary>
     /// Streamable HTTP also allows a plain <c>application/json</c> answer, which many servers send with a Content-Length.
-    /// The gateway passes the length through, so the client has the whole body once the last byte is forwarded,
-    /// before the gateway settles and spools the event.
+    /// A small one keeps it: the gateway holds the body whole (headers included) and sends it once the event is spooled.
     /// </summary>
     [Fact]
-    public async Task JsonResponseWithContentLength_IsNotCompleteForTheClientBeforeTheEventIsSpooled()
+    public async Task SmallJsonResponseWithContentLength_IsHeldWholeUntilTheEventIsSpooled()
     {
-        await using var upstream = await JsonUpstream.StartAsync();
-        await AssertEventSpooledBeforeResponseCompletesAsync(upstream.Endpoint);
+        await using var upstream = await JsonUpstream.StartAsync(padding: 0);
+        var response = await AssertEventSpooledBeforeResponseCompletesAsync(upstream.Endpoint);
+        Assert.NotEqual(true, response.Headers.TransferEncodingChunked);
     }
 
-    private async Task AssertEventSpooledBeforeResponseCompletesAsync(Uri upstream)
+    /// <summary>A larger JSON body flows to the client as it arrives, chunked: its last chunk goes after the event.</summary>
+    [Fact]
+    public async Task LargeJsonResponseWithContentLength_IsNotCompleteForTheClientBeforeTheEventIsSpooled()
+    {
+        await using var upstream = await JsonUpstream.StartAsync(padding: 100_000);
+        var response = await AssertEventSpooledBeforeResponseCompletesAsync(upstream.Endpoint);
+        Assert.True(response.Headers.TransferEncodingChunked);
+    }
+
+    /// <summary>
+    /// An upstream that promises a small JSON body and drops the connection halfway: nothing of it was sent yet, so the
+    /// consumer gets a clean 502 with a JSON-RPC error instead of half a body, and the exchange is recorded as failed.
+    /// </summary>
+    [Fact]
+    public async Task SmallJsonBodyCutShortUpstream_Becomes502WithAJsonRpcError()
+    {
+        await using var upstream = await JsonUpstream.StartAsync(padding: 0, truncate: true);
+        var publisher = await _app.CreateUserAsync("alice");
+        var consumer = await _app.CreateUserAsync("bob");
+        (await publisher.Api.PostAsJsonAsync("/v0.1/publish", Json.Server(Server, remotes: new[] { new { type = "streamable-http", url = upstream.Endpoint.ToString() } }))).EnsureSuccessStatusCode();
+        using var http = _app.CreateClient();
+        await WaitForRouteAsync(http);
+        _sink.Release();
+
+        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp/" + Server)
+        {
+            Content = new StringContent("""{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"cut"}}}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Key);
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        using var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal(42, error.RootElement.GetProperty("id").GetInt32());
+        Assert.Equal(-32010, error.RootElement.GetProperty("error").GetProperty("code").GetInt32()); // upstream failed
+        await Eventually.WaitUntilAsync(() => _sink.Recorded == 1, TimeSpan.FromSeconds(10));
+    }
+
+    private async Task<HttpResponseMessage> AssertEventSpooledBeforeResponseCompletesAsync(Uri upstream)
     {
         var publisher = await _app.CreateUserAsync("alice");
         var consumer = await _app.CreateUserAsync("bob");
@@ -80,19 +120,23 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
         request.Headers.Accept.ParseAdd("application/json");
         request.Headers.Accept.ParseAdd("text/event-stream");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Key);
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        var body = response.Content.ReadAsStringAsync();
+        var sending = http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var body = ReadBodyAsync(sending);
 
         // The gateway is about to spool the event (and is held there).
         await Eventually.WaitUntilAsync(() => _sink.Waiting > 0, TimeSpan.FromSeconds(10));
         var early = await Task.WhenAny(body, Task.Delay(TimeSpan.FromSeconds(1))) == body;
         _sink.Release();
 
+        var response = await sending;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("41", await body, StringComparison.Ordinal);
         Assert.False(early, $"the client had the complete response ({response.Content.Headers.ContentType}, Content-Length {response.Content.Headers.ContentLength}) before its usage event was spooled");
         Assert.Equal(1, _sink.Recorded);
+        return response;
     }
+
+    private static async Task<string> ReadBodyAsync(Task<HttpResponseMessage> sending) => await (await sending).Content.ReadAsStringAsync();
 
     private static async Task WaitForRouteAsync(HttpClient http)
     {
@@ -138,7 +182,10 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
         }
     }
 
-    /// <summary>A Streamable HTTP server that answers every POST with one JSON-RPC result as application/json with a Content-Length.</summary>
+    /// <summary>
+    /// A Streamable HTTP server that answers every POST with one JSON-RPC result as application/json with a Content-Length
+    /// (its text padded with <c>padding</c> characters).
+    /// </summary>
     private sealed class JsonUpstream : IAsyncDisposable
     {
         private readonly WebApplication _app;
@@ -151,7 +198,7 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
 
         public Uri Endpoint { get; }
 
-        public static async Task<JsonUpstream> StartAsync()
+        public static async Task<JsonUpstream> StartAsync(int padding, bool truncate = false)
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Configuration.Sources.Clear();
@@ -162,9 +209,18 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
             {
                 using var request = await JsonDocument.ParseAsync(context.Request.Body);
                 var id = request.RootElement.GetProperty("id").GetRawText();
-                var answer = Encoding.UTF8.GetBytes("{\"jsonrpc\":\"2.0\",\"id\":" + id + ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"ordered\"}]}}");
+                var answer = Encoding.UTF8.GetBytes("{\"jsonrpc\":\"2.0\",\"id\":" + id + ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"ordered" + new string('x', padding) + "\"}]}}");
                 context.Response.ContentType = "application/json";
                 context.Response.ContentLength = answer.Length;
+                if (truncate)
+                {
+                    // Half the promised body, then the connection drops.
+                    await context.Response.Body.WriteAsync(answer.AsMemory(0, answer.Length / 2));
+                    await context.Response.Body.FlushAsync();
+                    context.Abort();
+                    return;
+                }
+
                 await context.Response.Body.WriteAsync(answer);
             });
             await app.StartAsync();
