@@ -208,16 +208,11 @@ internal sealed partial class MeteringStep(
 
         var tracker = new PostObserver(r, exchanges, this);
         var tap = await ProxyAsync(r, next, r.Upstream.Url, tracker, holdSmallJson: true);
-        try
+        await SettleExchangesAsync(r, entitlement, reservation, exchanges);
+        // Only once the usage is recorded: if that failed, the consumer never receives a complete answer.
+        if (tap is not null && r.Http.Features.Get<IForwarderErrorFeature>() is null)
         {
-            await SettleExchangesAsync(r, entitlement, reservation, exchanges);
-        }
-        finally
-        {
-            if (tap is not null && r.Http.Features.Get<IForwarderErrorFeature>() is null)
-            {
-                await tap.ReleaseAsync(r.Http.RequestAborted);
-            }
+            await tap.ReleaseAsync(r.Http.RequestAborted);
         }
     }
 

@@ -73,6 +73,41 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
         Assert.True(response.Headers.TransferEncodingChunked);
     }
 
+    /// <summary>If the usage event cannot be spooled, the consumer never receives the held answer complete.</summary>
+    [Fact]
+    public async Task SmallJsonAnswer_WhoseEventCannotBeSpooled_NeverReachesTheClientComplete()
+    {
+        await using var upstream = await JsonUpstream.StartAsync(padding: 0);
+        var publisher = await _app.CreateUserAsync("alice");
+        var consumer = await _app.CreateUserAsync("bob");
+        (await publisher.Api.PostAsJsonAsync("/v0.1/publish", Json.Server(Server, remotes: new[] { new { type = "streamable-http", url = upstream.Endpoint.ToString() } }))).EnsureSuccessStatusCode();
+        using var http = _app.CreateClient();
+        await WaitForRouteAsync(http);
+        _sink.Failing = true;
+        _sink.Release();
+
+        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp/" + Server)
+        {
+            Content = new StringContent("""{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{"name":"echo","arguments":{"text":"lost"}}}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Key);
+        string? answer = null;
+        try
+        {
+            using var response = await http.SendAsync(request);
+            answer = response.IsSuccessStatusCode ? await response.Content.ReadAsStringAsync() : null;
+        }
+        catch (HttpRequestException)
+        {
+            // The connection was cut: the answer did not arrive either.
+        }
+
+        Assert.Null(answer);
+        Assert.Equal(0, _sink.Recorded);
+    }
+
     /// <summary>
     /// An upstream that promises a small JSON body and drops the connection halfway: nothing of it was sent yet, so the
     /// consumer gets a clean 502 with a JSON-RPC error instead of half a body, and the exchange is recorded as failed.
@@ -165,6 +200,9 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
 
         public int Recorded => Volatile.Read(ref _recorded);
 
+        /// <summary>Appends fail (a full or broken disk) once released.</summary>
+        public bool Failing { get; set; }
+
         public GatedSink Over(UsageSpool spool)
         {
             _spool = spool;
@@ -177,6 +215,11 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
         {
             Interlocked.Increment(ref _waiting);
             await _open.Task.WaitAsync(ct);
+            if (Failing)
+            {
+                throw new IOException("No space left on device");
+            }
+
             await _spool!.RecordAsync(usage, ct);
             Interlocked.Increment(ref _recorded);
         }
