@@ -78,21 +78,12 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
     public async Task SmallJsonAnswer_WhoseEventCannotBeSpooled_NeverReachesTheClientComplete()
     {
         await using var upstream = await JsonUpstream.StartAsync(padding: 0);
-        var publisher = await _app.CreateUserAsync("alice");
-        var consumer = await _app.CreateUserAsync("bob");
-        (await publisher.Api.PostAsJsonAsync("/v0.1/publish", Json.Server(Server, remotes: new[] { new { type = "streamable-http", url = upstream.Endpoint.ToString() } }))).EnsureSuccessStatusCode();
         using var http = _app.CreateClient();
-        await WaitForRouteAsync(http);
+        var key = await PublishAsync(upstream.Endpoint, http);
         _sink.Failing = true;
         _sink.Release();
 
-        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp/" + Server)
-        {
-            Content = new StringContent("""{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{"name":"echo","arguments":{"text":"lost"}}}""", Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Key);
+        var request = ToolCall(43, "lost", key);
         string? answer = null;
         try
         {
@@ -116,20 +107,11 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
     public async Task SmallJsonBodyCutShortUpstream_Becomes502WithAJsonRpcError()
     {
         await using var upstream = await JsonUpstream.StartAsync(padding: 0, truncate: true);
-        var publisher = await _app.CreateUserAsync("alice");
-        var consumer = await _app.CreateUserAsync("bob");
-        (await publisher.Api.PostAsJsonAsync("/v0.1/publish", Json.Server(Server, remotes: new[] { new { type = "streamable-http", url = upstream.Endpoint.ToString() } }))).EnsureSuccessStatusCode();
         using var http = _app.CreateClient();
-        await WaitForRouteAsync(http);
+        var key = await PublishAsync(upstream.Endpoint, http);
         _sink.Release();
 
-        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp/" + Server)
-        {
-            Content = new StringContent("""{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"cut"}}}""", Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Key);
+        var request = ToolCall(42, "cut", key);
         using var response = await http.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
@@ -141,20 +123,10 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
 
     private async Task<HttpResponseMessage> AssertEventSpooledBeforeResponseCompletesAsync(Uri upstream)
     {
-        var publisher = await _app.CreateUserAsync("alice");
-        var consumer = await _app.CreateUserAsync("bob");
-        var published = await publisher.Api.PostAsJsonAsync("/v0.1/publish", Json.Server(Server, remotes: new[] { new { type = "streamable-http", url = upstream.ToString() } }));
-        published.EnsureSuccessStatusCode();
         using var http = _app.CreateClient();
-        await WaitForRouteAsync(http);
+        var key = await PublishAsync(upstream, http);
 
-        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp/" + Server)
-        {
-            Content = new StringContent("""{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"echo","arguments":{"text":"ordered"}}}""", Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumer.Key);
+        var request = ToolCall(41, "ordered", key);
         var sending = http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var body = ReadBodyAsync(sending);
 
@@ -169,6 +141,30 @@ public sealed class EventBeforeResponseTests : IAsyncLifetime
         Assert.False(early, $"the client had the complete response ({response.Content.Headers.ContentType}, Content-Length {response.Content.Headers.ContentLength}) before its usage event was spooled");
         Assert.Equal(1, _sink.Recorded);
         return response;
+    }
+
+    /// <summary>Publishes <see cref="Server"/> on <paramref name="upstream"/>, waits until its route is loaded, returns a consumer's key.</summary>
+    private async Task<string> PublishAsync(Uri upstream, HttpClient http)
+    {
+        var publisher = await _app.CreateUserAsync("alice");
+        var consumer = await _app.CreateUserAsync("bob");
+        var published = await publisher.Api.PostAsJsonAsync("/v0.1/publish", Json.Server(Server, remotes: new[] { new { type = "streamable-http", url = upstream.ToString() } }));
+        published.EnsureSuccessStatusCode();
+        await WaitForRouteAsync(http);
+        return consumer.Key;
+    }
+
+    private static HttpRequestMessage ToolCall(int id, string text, string consumerKey)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp/" + Server)
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new { jsonrpc = "2.0", id, method = "tools/call", @params = new { name = "echo", arguments = new { text } } }),
+                Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", consumerKey);
+        return request;
     }
 
     private static async Task<string> ReadBodyAsync(Task<HttpResponseMessage> sending) => await (await sending).Content.ReadAsStringAsync();

@@ -233,41 +233,29 @@ public sealed class UsageShipperTests : IDisposable
     }
 
     [Theory]
-    [InlineData(Provider.Sqlite)]
-    [InlineData(Provider.Postgres)]
-    public async Task ABatchPartlyStoredBefore_AddsOnlyItsNewEventsToTheRollups_EachOnce(Provider provider)
+    [InlineData(Provider.Sqlite, true)]
+    [InlineData(Provider.Postgres, true)]
+    [InlineData(Provider.Sqlite, false)]
+    [InlineData(Provider.Postgres, false)]
+    public async Task ABatchHoldingAnEventTwice_PartlyStoredBeforeOrNot_StoresEachOnce_AndAddsOnlyNewEventsToTheRollups(Provider provider, bool partlyStoredBefore)
     {
         await using var app = new MarketplaceApp(provider);
         var store = app.Service<IUsageStore>();
         var events = MixedEvents(60).ToList();
-        // Every third event was stored by an earlier attempt; the retried batch holds them all, in spool order, and one
-        // new event twice (an ingest retry racing its original: same id).
-        var earlier = events.Where((_, i) => i % 3 == 1).ToList();
+        // Every third event may have been stored by an earlier attempt; the retried batch holds them all, in spool order,
+        // and one new event twice (an ingest retry racing its original: same id). With nothing stored before, PostgreSQL's
+        // straight COPY fails on the second copy and the batch goes the slower way, which skips it.
+        var earlier = partlyStoredBefore ? events.Where((_, i) => i % 3 == 1).ToList() : [];
+        if (partlyStoredBefore)
+        {
+            Assert.Equal(earlier.Count, await store.WriteAsync(earlier, CancellationToken.None));
+        }
 
-        Assert.Equal(earlier.Count, await store.WriteAsync(earlier, CancellationToken.None));
         Assert.Equal(events.Count - earlier.Count, await store.WriteAsync([.. events, events[0]], CancellationToken.None));
 
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
         Assert.Equal(events.Count, await db.UsageEvents.CountAsync());
-        await AssertRollupsMatchAsync(db, events);
-    }
-
-    [Theory]
-    [InlineData(Provider.Sqlite)]
-    [InlineData(Provider.Postgres)]
-    public async Task ANewBatchHoldingAnEventTwice_StoresItOnce_AndTheRestOfTheBatch(Provider provider)
-    {
-        await using var app = new MarketplaceApp(provider);
-        var store = app.Service<IUsageStore>();
-        var events = MixedEvents(30).ToList();
-
-        // Nothing of it is stored yet; on PostgreSQL the straight COPY fails on the second copy and the batch goes the
-        // slower way, which skips it.
-        Assert.Equal(events.Count, await store.WriteAsync([.. events, events[17]], CancellationToken.None));
-
-        await using var scope = app.Services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
         Assert.Equal(events.Select(e => e.Id).Order(), (await db.UsageEvents.Select(e => e.Id).ToListAsync()).Order());
         await AssertRollupsMatchAsync(db, events);
     }
