@@ -116,7 +116,7 @@ public static class GatewayExtensions
     private static ValueTask EndOnlyAfterMetering(ResponseTransformContext context)
     {
         if (context.HttpContext.Features.Get<GatewayRequest>() is { } target && !context.SuppressResponseBody
-            && !(target.EndsAfterSettlement && ResponseTapStream.HoldsWhole(context.HttpContext.Response)))
+            && !(target.HoldsSmallJson && ResponseTapStream.HoldsWhole(context.HttpContext.Response)))
         {
             context.HttpContext.Response.Headers.ContentLength = null;
         }

@@ -34,10 +34,10 @@ public sealed class GatewayRequest
     public bool AllowLoopback { get; init; }
 
     /// <summary>
-    /// The usage event follows the response's end: a small JSON body is held whole (sent with its Content-Length once
-    /// the exchange is settled), any other body is sent as it arrives and chunked, its last chunk after the settlement.
+    /// A small JSON answer (<see cref="ResponseTapStream.HoldsWhole"/>) is held whole by the tap and keeps its
+    /// Content-Length; every other body is chunked by the gateway, its last chunk after the settlement.
     /// </summary>
-    public bool EndsAfterSettlement { get; init; }
+    public bool HoldsSmallJson { get; init; }
 }
 
 /// <summary>
@@ -350,7 +350,7 @@ internal sealed partial class MeteringStep(
             CredentialHeader = r.Listing.CredentialHeader,
             CredentialValue = r.Listing.CredentialSecret is { } secret ? secrets.Open(secret) : null,
             AllowLoopback = IsOwnDemoServer(destination),
-            EndsAfterSettlement = holdSmallJson,
+            HoldsSmallJson = holdSmallJson,
         });
 
         var original = http.Response.Body;
