@@ -21,28 +21,17 @@ internal readonly ref struct JsonPayload
     private const int StackChars = 256;
 
     private readonly ReadOnlySpan<byte> _json;
+    private readonly JsonLayout _layout;
     private readonly ITokenCounter _counter;
 
-    public JsonPayload(ReadOnlySpan<byte> json, ITokenCounter counter)
+    public JsonPayload(ReadOnlySpan<byte> json, JsonLayout layout, ITokenCounter counter)
     {
         _json = json;
+        _layout = layout;
         _counter = counter;
     }
 
     public ReadOnlySpan<byte> Bytes(JsonValueRef value) => _json.Slice(value.Start, value.Length);
-
-    /// <summary>Reads the value the reader is on (skipping over a container) and reports where it is.</summary>
-    public static JsonValueRef Capture(ref Utf8JsonReader reader, int offset)
-    {
-        int start = offset + (int)reader.TokenStartIndex;
-        JsonTokenType token = reader.TokenType;
-        if (token is JsonTokenType.StartObject or JsonTokenType.StartArray)
-        {
-            reader.Skip();
-        }
-
-        return new JsonValueRef(start, offset + (int)reader.BytesConsumed - start, token);
-    }
 
     /// <summary>Finds the members named in <paramref name="names"/> (last one wins, as in most JSON parsers).</summary>
     public void FindMembers(JsonValueRef obj, byte[][] names, Span<JsonValueRef> found)
@@ -53,30 +42,23 @@ internal readonly ref struct JsonPayload
             return;
         }
 
-        var reader = new Utf8JsonReader(Bytes(obj), ReaderOptions);
-        reader.Read();
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        int position = JsonLayout.SkipWhitespace(_json, obj.Start + 1);
+        while (_json[position] == (byte)'"')
         {
-            int match = -1;
-            for (int i = 0; i < names.Length; i++)
-            {
-                if (reader.ValueTextEquals(names[i]))
-                {
-                    match = i;
-                    break;
-                }
-            }
-
-            reader.Read();
-            JsonValueRef value = Capture(ref reader, obj.Start);
+            int nameEnd = JsonLayout.SkipString(_json, position);
+            int match = MatchName(_json[position..nameEnd], names);
+            position = JsonLayout.SkipWhitespace(_json, JsonLayout.SkipWhitespace(_json, nameEnd) + 1); // past the ':'
+            JsonValueRef value = _layout.ValueAt(_json, position);
             if (match >= 0)
             {
                 found[match] = value;
             }
+
+            position = JsonLayout.NextItem(_json, value.Start + value.Length);
         }
     }
 
-    public JsonElements Elements(JsonValueRef array) => new(Bytes(array), array.Start);
+    public JsonElements Elements(JsonValueRef array) => new(_json, _layout, array);
 
     public bool IsString(JsonValueRef value, ReadOnlySpan<byte> expected)
     {
@@ -201,23 +183,19 @@ internal readonly ref struct JsonPayload
 
     private long CountString(JsonValueRef value)
     {
-        var reader = StringReader(value);
-        ReadOnlySpan<byte> raw = reader.ValueSpan;
+        ReadOnlySpan<byte> quoted = Bytes(value);
+        ReadOnlySpan<byte> raw = quoted[1..^1];
         if (raw.IsEmpty)
         {
             return 0;
         }
 
         char[]? rented = null;
+        // Unescaped UTF-16 never needs more code units than the escaped UTF-8 has bytes.
         Span<char> buffer = raw.Length <= StackChars ? stackalloc char[StackChars] : (rented = ArrayPool<char>.Shared.Rent(raw.Length));
         try
         {
-            int length;
-            if (!reader.ValueIsEscaped)
-            {
-                length = Encoding.UTF8.GetChars(raw, buffer);
-            }
-            else if (!TryUnescape(ref reader, buffer, out length))
+            if (!JsonLayout.TryUnescape(raw, buffer, out int length))
             {
                 length = Encoding.UTF8.GetChars(raw, buffer); // an escape that is no text (lone surrogate): count it as written
             }
@@ -233,18 +211,25 @@ internal readonly ref struct JsonPayload
         }
     }
 
-    private static bool TryUnescape(ref Utf8JsonReader reader, scoped Span<char> buffer, out int length)
+    private static int MatchName(ReadOnlySpan<byte> quotedName, byte[][] names)
     {
-        try
+        ReadOnlySpan<byte> raw = quotedName[1..^1];
+        bool escaped = raw.Contains((byte)'\\');
+        var reader = new Utf8JsonReader(quotedName, ReaderOptions); // an escaped name is compared unescaped
+        if (escaped)
         {
-            length = reader.CopyString(buffer);
-            return true;
+            reader.Read();
         }
-        catch (InvalidOperationException)
+
+        for (int i = 0; i < names.Length; i++)
         {
-            length = 0;
-            return false;
+            if (escaped ? reader.ValueTextEquals(names[i]) : raw.SequenceEqual(names[i]))
+            {
+                return i;
+            }
         }
+
+        return -1;
     }
 
     private static string? TryGetString(ref Utf8JsonReader reader)
@@ -283,25 +268,27 @@ internal sealed record KnownString(string Text, byte[] Utf8)
 /// <summary>The elements of a JSON array, in order.</summary>
 internal ref struct JsonElements
 {
-    private Utf8JsonReader _reader;
-    private readonly int _offset;
+    private readonly ReadOnlySpan<byte> _json;
+    private readonly JsonLayout _layout;
+    private int _position;
 
-    public JsonElements(ReadOnlySpan<byte> array, int offset)
+    public JsonElements(ReadOnlySpan<byte> json, JsonLayout layout, JsonValueRef array)
     {
-        _reader = new Utf8JsonReader(array, JsonPayload.ReaderOptions);
-        _reader.Read();
-        _offset = offset;
+        _json = json;
+        _layout = layout;
+        _position = JsonLayout.SkipWhitespace(json, array.Start + 1);
     }
 
     public bool MoveNext(out JsonValueRef element)
     {
-        if (_reader.Read() && _reader.TokenType != JsonTokenType.EndArray)
+        if (_json[_position] == (byte)']')
         {
-            element = JsonPayload.Capture(ref _reader, _offset);
-            return true;
+            element = default;
+            return false;
         }
 
-        element = default;
-        return false;
+        element = _layout.ValueAt(_json, _position);
+        _position = JsonLayout.NextItem(_json, element.Start + element.Length);
+        return true;
     }
 }

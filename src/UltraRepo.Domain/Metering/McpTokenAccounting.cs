@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Unicode;
 
 namespace UltraRepo.Domain.Metering;
 
@@ -40,24 +39,32 @@ public static class McpTokenAccounting
     {
         ArgumentNullException.ThrowIfNull(counter);
         ReadOnlySpan<byte> json = WithoutBom(utf8Json);
-        if (!TryLocateMessages(json, out JsonValueRef single, out List<JsonValueRef>? batch))
+        if (!JsonLayout.TryRead(json, out JsonLayout layout))
         {
             return [MessageTokens.Invalid];
         }
 
-        var payload = new JsonPayload(json, counter);
-        if (batch is null)
+        try
         {
-            return [Count(payload, single, direction, requestMethod: null, requestMethodsById)];
-        }
+            var payload = new JsonPayload(json, layout, counter);
+            if (layout.Root.Token == JsonTokenType.StartObject)
+            {
+                return [Count(payload, layout.Root, direction, requestMethod: null, requestMethodsById)];
+            }
 
-        var counted = new MessageTokens[batch.Count];
-        for (int i = 0; i < counted.Length; i++)
+            var counted = new List<MessageTokens>();
+            var messages = payload.Elements(layout.Root);
+            while (messages.MoveNext(out JsonValueRef message))
+            {
+                counted.Add(Count(payload, message, direction, requestMethod: null, requestMethodsById));
+            }
+
+            return counted.Count > 0 ? counted : [MessageTokens.Invalid]; // an empty batch is invalid
+        }
+        finally
         {
-            counted[i] = Count(payload, batch[i], direction, requestMethod: null, requestMethodsById);
+            layout.Return();
         }
-
-        return counted;
     }
 
     /// <summary>Counts one JSON-RPC message (a JSON object; anything else is <see cref="JsonRpcKind.Invalid"/>).</summary>
@@ -66,12 +73,21 @@ public static class McpTokenAccounting
     {
         ArgumentNullException.ThrowIfNull(counter);
         ReadOnlySpan<byte> json = WithoutBom(utf8JsonObject);
-        if (!TryLocateMessages(json, out JsonValueRef single, out List<JsonValueRef>? batch) || batch is not null)
+        if (!JsonLayout.TryRead(json, out JsonLayout layout))
         {
             return MessageTokens.Invalid;
         }
 
-        return Count(new JsonPayload(json, counter), single, direction, requestMethod, requestMethodsById: null);
+        try
+        {
+            return layout.Root.Token == JsonTokenType.StartObject
+                ? Count(new JsonPayload(json, layout, counter), layout.Root, direction, requestMethod, requestMethodsById: null)
+                : MessageTokens.Invalid;
+        }
+        finally
+        {
+            layout.Return();
+        }
     }
 
     /// <summary>
@@ -88,50 +104,6 @@ public static class McpTokenAccounting
 
     private static ReadOnlySpan<byte> WithoutBom(ReadOnlySpan<byte> json) =>
         json.StartsWith("\uFEFF"u8) ? json[3..] : json;
-
-    /// <summary>Validates the whole body as JSON once and finds its messages: one object, or the elements of an array.</summary>
-    private static bool TryLocateMessages(ReadOnlySpan<byte> json, out JsonValueRef single, out List<JsonValueRef>? batch)
-    {
-        single = default;
-        batch = null;
-        // The reader checks structure but not the UTF-8 inside strings; invalid UTF-8 is not JSON.
-        if (!Utf8.IsValid(json))
-        {
-            return false;
-        }
-
-        try
-        {
-            var reader = new Utf8JsonReader(json, JsonPayload.ReaderOptions);
-            if (!reader.Read())
-            {
-                return false;
-            }
-
-            if (reader.TokenType == JsonTokenType.StartObject)
-            {
-                single = JsonPayload.Capture(ref reader, 0);
-            }
-            else if (reader.TokenType == JsonTokenType.StartArray)
-            {
-                batch = [];
-                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-                {
-                    batch.Add(JsonPayload.Capture(ref reader, 0));
-                }
-            }
-            else
-            {
-                return false;
-            }
-
-            return !reader.Read() && batch is not { Count: 0 }; // nothing may follow the value; an empty batch is invalid
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
 
     private static MessageTokens Count(JsonPayload payload, JsonValueRef message, MessageDirection direction, string? requestMethod, IReadOnlyDictionary<string, string>? requestMethodsById)
     {

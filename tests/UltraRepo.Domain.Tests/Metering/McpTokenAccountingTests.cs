@@ -145,6 +145,23 @@ public class McpTokenAccountingTests
         Assert.Equal(Tokens("line\nbreak") + Tokens("café \"quoted\""), counted.Tokens);
     }
 
+    // The same result written as other encoders may write it: whitespace anywhere it is allowed, escaped member names,
+    // and siblings whose strings hold brackets, quotes and backslashes, around and inside the members that are read.
+    [Theory]
+    [InlineData("""{"content":[{"type":"text","text":"first \"part\""},{"type":"text","text":"second\\part ]"}]}""")]
+    [InlineData(" {\r\n\t\"content\" :\n [ {\"type\" : \"text\" , \"text\":\"first \\\"part\\\"\"} ,\n\t{ \"type\":\"text\",\"text\" :\"second\\\\part ]\" } ] \r\n} ")]
+    [InlineData("""{"con\u0074ent":[{"\u0074ype":"text","te\u0078t":"first \"part\""},{"type":"\u0074ext","text":"second\\part ]"}]}""")]
+    [InlineData("""{"meta":{"a":[1,{"b":"]}\"[{"}],"c":true,"d":null,"e":false},"content":[{"note":"{[\\","type":"text","n":-1.5e+3,"text":"first \"part\""},{"type":"text","text":"second\\part ]","x":[[],{},""]}],"isError":false}""")]
+    [InlineData("""{"content":[{"type":"text","text":"ignored"}],"content":[{"type":"text","text":"first \"part\""},{"text":"second\\part ]","type":"text"}],"z":0}""")]
+    public void ToolResult_AnyLayoutOrEscaping_CountsTheSameTexts(string result)
+    {
+        var counted = FromServer(ToolResult(result), "tools/call");
+
+        Assert.Equal(JsonRpcKind.Response, counted.Info.Kind);
+        Assert.False(counted.Info.IsToolError);
+        Assert.Equal(Tokens("first \"part\"") + Tokens("second\\part ]"), counted.Tokens);
+    }
+
     [Fact]
     public void ToolResult_ImageAndAudio_UseTheBinaryRule()
     {
