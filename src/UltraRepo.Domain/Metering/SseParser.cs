@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace UltraRepo.Domain.Metering;
@@ -31,10 +32,15 @@ public sealed class SseParser
     private const int RetainedCapacity = 64 * 1024;
     private static ReadOnlySpan<byte> Bom => "\uFEFF"u8;
 
-    private byte[] _line = new byte[InitialCapacity];
+    // Larger buffers than these two small ones are rented from the pool, and returned as soon as nothing points into them.
+    private readonly byte[] _smallLine = new byte[InitialCapacity];
+    private readonly byte[] _smallData = new byte[InitialCapacity];
+    private byte[] _line;
     private int _lineLength;
     // Events dispatched during one Feed keep their data in _data[..eventStart]; the current event's data follows.
-    private byte[] _data = new byte[InitialCapacity];
+    private byte[] _data;
+    // Buffers grown out of during a Feed while its events still point into them; returned at the next Feed.
+    private List<byte[]>? _retired;
     private int _eventStart;
     private int _dataEnd;
     private string? _eventType;
@@ -52,6 +58,8 @@ public sealed class SseParser
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxEventBytes);
         _maxEventBytes = maxEventBytes;
+        _line = _smallLine;
+        _data = _smallData;
     }
 
     /// <summary>How many events were skipped for exceeding the size limit.</summary>
@@ -115,10 +123,7 @@ public sealed class SseParser
 
                 _lineLength = 0;
                 _skippedLineHasBytes = false;
-                if (_line.Length > RetainedCapacity)
-                {
-                    _line = new byte[InitialCapacity];
-                }
+                ReleaseLine();
             }
 
             if (chunk[end] == (byte)'\r')
@@ -139,7 +144,8 @@ public sealed class SseParser
 
     /// <summary>
     /// End of stream: an event not terminated by a blank line is discarded, as the spec requires, so <paramref name="onEvent"/>
-    /// is never called. The parser is then ready for a new stream (the last event ID is kept, as EventSource keeps it across reconnects).
+    /// is never called. The parser is then ready for a new stream (the last event ID is kept, as EventSource keeps it across reconnects);
+    /// the data of events handed out before is no longer valid.
     /// </summary>
     public void Complete(Action<SseEvent> onEvent)
     {
@@ -153,14 +159,12 @@ public sealed class SseParser
         _pastBom = false;
         _skippingEvent = false;
         _skippedLineHasBytes = false;
-        if (_line.Length > RetainedCapacity)
+        ReleaseLine();
+        ReturnRetired();
+        if (_data != _smallData)
         {
-            _line = new byte[InitialCapacity];
-        }
-
-        if (_data.Length > RetainedCapacity)
-        {
-            _data = new byte[InitialCapacity];
+            ArrayPool<byte>.Shared.Return(_data);
+            _data = _smallData;
         }
     }
 
@@ -260,16 +264,19 @@ public sealed class SseParser
     /// <summary>Events handed out by the previous Feed are no longer valid: reclaim their bytes.</summary>
     private void ReleaseDispatchedData()
     {
+        ReturnRetired();
         if (_eventStart == 0)
         {
             return;
         }
 
         int pending = _dataEnd - _eventStart;
-        if (_data.Length > RetainedCapacity && pending < RetainedCapacity / 2)
+        if (_data != _smallData && (pending <= InitialCapacity || (_data.Length > RetainedCapacity && pending < RetainedCapacity / 2)))
         {
-            var smaller = new byte[Math.Max(InitialCapacity, pending * 2)];
+            // Back to the small buffer, or a smaller rented one, after a large event.
+            var smaller = pending <= InitialCapacity ? _smallData : ArrayPool<byte>.Shared.Rent(pending * 2);
             _data.AsSpan(_eventStart, pending).CopyTo(smaller);
+            ArrayPool<byte>.Shared.Return(_data);
             _data = smaller;
         }
         else
@@ -294,8 +301,20 @@ public sealed class SseParser
         {
             // A new array: events already dispatched in this Feed still point into the old one.
             int pending = _dataEnd - _eventStart;
-            var larger = new byte[Math.Max(_data.Length * 2, (pending + value.Length + 1) * 2)];
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(_data.Length * 2, (pending + value.Length + 1) * 2));
             _data.AsSpan(_eventStart, pending).CopyTo(larger);
+            if (_data != _smallData)
+            {
+                if (_eventStart == 0)
+                {
+                    ArrayPool<byte>.Shared.Return(_data);
+                }
+                else
+                {
+                    (_retired ??= []).Add(_data);
+                }
+            }
+
             _data = larger;
             _eventStart = 0;
             _dataEnd = pending;
@@ -323,11 +342,33 @@ public sealed class SseParser
 
         if (_lineLength + bytes.Length > _line.Length)
         {
-            Array.Resize(ref _line, Math.Max(_line.Length * 2, _lineLength + bytes.Length));
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(_line.Length * 2, _lineLength + bytes.Length));
+            _line.AsSpan(0, _lineLength).CopyTo(larger);
+            ReleaseLine();
+            _line = larger;
         }
 
         bytes.CopyTo(_line.AsSpan(_lineLength));
         _lineLength += bytes.Length;
+    }
+
+    /// <summary>The line buffer never leaves the parser: a rented one goes back as soon as its line is processed.</summary>
+    private void ReleaseLine()
+    {
+        if (_line != _smallLine)
+        {
+            ArrayPool<byte>.Shared.Return(_line);
+            _line = _smallLine;
+        }
+    }
+
+    private void ReturnRetired()
+    {
+        if (_retired is { Count: > 0 })
+        {
+            _retired.ForEach(buffer => ArrayPool<byte>.Shared.Return(buffer));
+            _retired.Clear();
+        }
     }
 
     private void SkipEvent()

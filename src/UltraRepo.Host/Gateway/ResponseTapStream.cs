@@ -133,6 +133,11 @@ public sealed class ResponseTapStream(
             await ObserveSafelyAsync(_json.WrittenMemory, ct);
             _observeTicks += Stopwatch.GetTimestamp() - start;
         }
+
+        if (_mode == Mode.Sse)
+        {
+            _sse.Complete(static _ => { }); // the stream has ended: the parser's buffers go back to the pool
+        }
     }
 
     private async ValueTask ObserveAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct)
@@ -153,7 +158,8 @@ public sealed class ResponseTapStream(
 
                 break;
             case Mode.Json:
-                _json ??= new ArrayBufferWriter<byte>();
+                // Sized from the Content-Length when there is one, rather than doubled (and copied) up to it.
+                _json ??= new ArrayBufferWriter<byte>(response.ContentLength is > 0 and <= MaxJsonBytes ? (int)response.ContentLength : 256);
                 if (_json.WrittenCount + buffer.Length <= MaxJsonBytes)
                 {
                     _json.Write(buffer.Span);

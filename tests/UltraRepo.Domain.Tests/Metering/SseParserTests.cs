@@ -345,4 +345,34 @@ public class SseParserTests
             tokens += McpTokenAccounting.CountMessage(e.Data.Span, MessageDirection.ServerToClient, counter, "tools/call").Tokens);
         Assert.Equal(Reference.Tokens("Zürich"), tokens);
     }
+
+    // The gateway reads each Feed's events after it returns, and other requests share the buffer pool meanwhile: an
+    // event's data must stay intact until the next Feed, however the buffers grew and shrank around it.
+    [Fact]
+    public void Feed_EventsKeepTheirDataUntilTheNextFeed_WhileOthersUseThePool()
+    {
+        var sizes = Gen.OneOf(Gen.Int[0, 300], Gen.Int[300, 70_000], Gen.Int[70_000, 200_000]);
+        Gen.Select(sizes.Array[1, 6], Gen.Int[1, 80_000]).Sample((lengths, chunkSize) =>
+        {
+            var texts = lengths.Select((length, i) => new string((char)('a' + i), length)).ToArray();
+            byte[] stream = Encoding.UTF8.GetBytes(string.Concat(texts.Select(t => $"data: {t}\n\n")));
+            var parser = new SseParser();
+            var received = new List<string>();
+            for (int offset = 0; offset < stream.Length; offset += chunkSize)
+            {
+                var events = new List<SseEvent>();
+                parser.Feed(stream.AsSpan(offset, Math.Min(chunkSize, stream.Length - offset)), events.Add);
+                for (int size = 16; size <= 1 << 20; size *= 2)
+                {
+                    byte[] other = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
+                    other.AsSpan().Fill((byte)'#');
+                    System.Buffers.ArrayPool<byte>.Shared.Return(other);
+                }
+
+                received.AddRange(events.Select(e => Encoding.UTF8.GetString(e.Data.Span)));
+            }
+
+            Assert.Equal(texts, received);
+        }, iter: 200);
+    }
 }
