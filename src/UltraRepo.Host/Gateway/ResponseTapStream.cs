@@ -158,8 +158,9 @@ public sealed class ResponseTapStream(
 
                 break;
             case Mode.Json:
-                // Sized from the Content-Length when there is one, rather than doubled (and copied) up to it.
-                _json ??= new ArrayBufferWriter<byte>(response.ContentLength is > 0 and <= MaxJsonBytes ? (int)response.ContentLength : 256);
+                // Sized from a small Content-Length rather than doubled (and copied) up to it; a large one is not taken
+                // on trust (the upstream could announce megabytes and send nothing), so a large body grows as it comes.
+                _json ??= new ArrayBufferWriter<byte>(response.ContentLength is > 0 and <= MaxHeldBytes ? (int)response.ContentLength : 256);
                 if (_json.WrittenCount + buffer.Length <= MaxJsonBytes)
                 {
                     _json.Write(buffer.Span);
