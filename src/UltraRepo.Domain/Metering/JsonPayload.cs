@@ -155,9 +155,8 @@ internal readonly ref struct JsonPayload
             return Raw(value);
         }
 
-        var reader = StringReader(value);
-        ReadOnlySpan<byte> raw = reader.ValueSpan;
-        if (!reader.ValueIsEscaped)
+        ReadOnlySpan<byte> raw = Bytes(value)[1..^1];
+        if (!raw.Contains((byte)'\\'))
         {
             return McpTokenAccounting.BinaryTokens(raw.Length, TrailingPadding(raw));
         }
@@ -166,14 +165,14 @@ internal readonly ref struct JsonPayload
         char[] rented = ArrayPool<char>.Shared.Rent(raw.Length);
         try
         {
-            int length = reader.CopyString(rented);
+            if (!JsonLayout.TryUnescape(raw, rented, out int length))
+            {
+                return McpTokenAccounting.BinaryTokens(raw.Length, TrailingPadding(raw)); // an invalid escape such as a lone surrogate
+            }
+
             ReadOnlySpan<char> text = rented.AsSpan(0, length);
             int padding = text.EndsWith("==") ? 2 : text.EndsWith('=') ? 1 : 0;
             return McpTokenAccounting.BinaryTokens(length, padding);
-        }
-        catch (InvalidOperationException)
-        {
-            return McpTokenAccounting.BinaryTokens(raw.Length, TrailingPadding(raw)); // an invalid escape such as a lone surrogate
         }
         finally
         {
@@ -214,16 +213,29 @@ internal readonly ref struct JsonPayload
     private static int MatchName(ReadOnlySpan<byte> quotedName, byte[][] names)
     {
         ReadOnlySpan<byte> raw = quotedName[1..^1];
-        bool escaped = raw.Contains((byte)'\\');
-        var reader = new Utf8JsonReader(quotedName, ReaderOptions); // an escaped name is compared unescaped
-        if (escaped)
+        if (raw.Contains((byte)'\\'))
         {
-            reader.Read();
+            return MatchEscapedName(quotedName, names);
         }
 
         for (int i = 0; i < names.Length; i++)
         {
-            if (escaped ? reader.ValueTextEquals(names[i]) : raw.SequenceEqual(names[i]))
+            if (raw.SequenceEqual(names[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static int MatchEscapedName(ReadOnlySpan<byte> quotedName, byte[][] names)
+    {
+        var reader = new Utf8JsonReader(quotedName, ReaderOptions);
+        reader.Read();
+        for (int i = 0; i < names.Length; i++)
+        {
+            if (reader.ValueTextEquals(names[i]))
             {
                 return i;
             }
