@@ -11,18 +11,24 @@ namespace UltraRepo.Gateway;
 /// <summary>Where the gateway sends a listing's traffic: one version's remote.</summary>
 public sealed record GatewayUpstream(string Version, string TransportType, Uri Url, string Status);
 
-/// <summary>A routable listing as the gateway sees it.</summary>
+/// <summary>
+/// A routable listing as the gateway sees it. <paramref name="Latest"/> is the latest active version, null when every
+/// version is deprecated: those stay reachable pinned (<c>@version</c>) only.
+/// </summary>
 public sealed record GatewayListing(
     string ServerName,
     Guid? OwnerId,
     string Tokenizer,
     string? CredentialHeader,
     byte[]? CredentialSecret,
-    GatewayUpstream Latest,
+    GatewayUpstream? Latest,
     FrozenDictionary<string, GatewayUpstream> Versions)
 {
     public string Namespace => ServerName[..ServerName.IndexOf('/')];
     public string Name => ServerName[(ServerName.IndexOf('/') + 1)..];
+
+    /// <summary>The address the listing's proxy cluster is created with (each request sets its own destination).</summary>
+    public GatewayUpstream ClusterAddress => Latest ?? Versions.Values.OrderBy(v => v.Version, StringComparer.Ordinal).First();
 }
 
 /// <summary>
@@ -99,12 +105,13 @@ public sealed class GatewayCatalog(IServiceScopeFactory scopes, ILogger<GatewayC
                 }
             }
 
-            var active = versions.Values.Where(v => v.Status == ServerStatus.Active).ToList();
-            var latest = VersionRules.Latest(active, v => v.Version, v => published[v.Version]);
-            if (latest is null)
+            if (versions.Count == 0)
             {
                 continue;
             }
+
+            var active = versions.Values.Where(v => v.Status == ServerStatus.Active).ToList();
+            var latest = VersionRules.Latest(active, v => v.Version, v => published[v.Version]);
 
             var listing = settings.GetValueOrDefault(group.Key);
             result[group.Key] = new GatewayListing(

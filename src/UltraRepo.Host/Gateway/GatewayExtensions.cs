@@ -81,6 +81,11 @@ public static class GatewayExtensions
             pipeline.Use(step.InvokeAsync);
             pipeline.UseLoadBalancing();
         });
+        // Any other path under /mcp/ names no routable listing: a JSON-RPC error, like every other gateway answer. The
+        // listings' own routes are more specific and win.
+        app.Map("/mcp/{**path}", (HttpContext http, string? path) => GatewayErrors.WriteAsync(http, 404, GatewayErrors.NotFound,
+            $"no listing is routable through the gateway at /mcp/{path}; use /mcp/{{namespace}}/{{server}} of a listing with a streamable-http or sse remote"))
+            .ExcludeFromDescription();
         app.MapMetrics("/metrics");
         app.MapGatewaySettingsApi();
         return app;

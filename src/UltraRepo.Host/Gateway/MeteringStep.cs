@@ -129,6 +129,12 @@ internal sealed partial class MeteringStep(
 
             upstream = pinned;
         }
+        else if (upstream is null)
+        {
+            await GatewayErrors.WriteAsync(http, 404, GatewayErrors.NotFound,
+                $"{listing.ServerName} has no active version; a deprecated version can still be pinned: /mcp/{listing.ServerName}@{{version}}");
+            return;
+        }
 
         if (!origins.Allows(http.Request))
         {
@@ -219,6 +225,16 @@ internal sealed partial class MeteringStep(
     /// <summary>Reads the JSON-RPC body (up to the limit) and puts it back for the proxy to forward.</summary>
     private async Task<byte[]?> ReadBodyAsync(MeteredRequest r)
     {
+        // MCP messages are posted as application/json; anything else is refused here rather than passed to a server
+        // that may answer it with anything (the SDK's own server throws on a missing Content-Type).
+        if (!Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(r.Http.Request.ContentType, out var mediaType)
+            || !mediaType.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            await GatewayErrors.WriteAsync(r.Http, 415, GatewayErrors.InvalidRequest,
+                $"MCP messages are posted with Content-Type: application/json (got {(string.IsNullOrEmpty(r.Http.Request.ContentType) ? "none" : r.Http.Request.ContentType)})");
+            return null;
+        }
+
         var max = options.Value.MaxRequestBodyBytes;
         if (r.Http.Request.ContentLength > max)
         {

@@ -42,7 +42,7 @@ public sealed class RegistryProxyConfigProvider(GatewayCatalog catalog, Microsof
             {
                 ClusterId = clusterId,
                 HttpRequest = requestConfig,
-                Destinations = new Dictionary<string, DestinationConfig> { ["upstream"] = new() { Address = listing.Latest.Url.ToString() } },
+                Destinations = new Dictionary<string, DestinationConfig> { ["upstream"] = new() { Address = listing.ClusterAddress.Url.ToString() } },
             });
         }
 

@@ -94,7 +94,7 @@ public sealed class GatewayTestbed : IAsyncDisposable
             if (listing is not null && (version is null || listing.Versions.ContainsKey(version))
                 && proxy.TryGetRoute("l:" + serverName, out var route)
                 && proxy.TryGetCluster(route.Config.ClusterId!, out var cluster)
-                && cluster.Destinations.Values.Any(d => d.Model.Config.Address == listing.Latest.Url.ToString())
+                && cluster.Destinations.Values.Any(d => d.Model.Config.Address == listing.ClusterAddress.Url.ToString())
                 && (await probe.PostAsync(Path_(serverName), new StringContent("{}"))).StatusCode == System.Net.HttpStatusCode.Unauthorized)
             {
                 return;

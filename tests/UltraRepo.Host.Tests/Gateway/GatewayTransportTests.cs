@@ -363,6 +363,70 @@ public sealed class GatewayTransportTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EveryVersionDeprecated_PinnedVersionsStayRoutableAndThePlainRouteSaysHowToPin()
+    {
+        await StartAsync();
+        await _bed.PublishAsync(Server, _bed.Upstream.StreamableEndpoint, version: "1.0.0");
+        await _bed.InitializeAsync(Server);
+        var deprecate = await _bed.Publisher.Api.PatchAsJsonAsync($"/v0.1/servers/{Json.Encode(Server)}/versions/1.0.0/status", new { status = "deprecated" });
+        Assert.True(deprecate.IsSuccessStatusCode, await deprecate.Content.ReadAsStringAsync());
+        await _bed.WaitForCatalogAsync(Server, l => l.Latest is null);
+
+        using var plain = await _bed.PostRpcAsync(Server, Initialize(7, "2025-06-18"));
+        var plainBody = await plain.ReadJsonAsync();
+        using var pinned = await _bed.PostRpcAsync(Server + "@1.0.0", Initialize(8, "2025-06-18"));
+
+        Assert.Equal(HttpStatusCode.NotFound, plain.StatusCode);
+        Assert.Equal(-32004, (int)plainBody["error"]!["code"]!);
+        Assert.Contains($"/mcp/{Server}@", (string?)plainBody["error"]!["message"], StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, pinned.StatusCode);
+        Assert.Contains("\"id\":8", await pinned.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(2, _bed.Upstream.Requests.Count(r => r.Body.Contains("\"initialize\"", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task PathsNamingNoRoutableListing_GetAJsonRpc404()
+    {
+        await StartAsync();
+        await _bed.PublishAsync(Server, _bed.Upstream.StreamableEndpoint);
+
+        foreach (var path in new[] { "/mcp/com.nobody/nothing", "/mcp/com.nobody", "/mcp/", "/mcp/" + Server + "-not/x" })
+        {
+            using var response = await _bed.Consumer.Api.PostAsync(path, new StringContent(EchoCall(1, "x"), Encoding.UTF8, "application/json"));
+            var body = await response.ReadJsonAsync();
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("2.0", (string?)body["jsonrpc"]);
+            Assert.Equal(-32004, (int)body["error"]!["code"]!);
+        }
+
+        Assert.Empty(_bed.Upstream.Requests);
+    }
+
+    [Fact]
+    public async Task PostsThatAreNotApplicationJson_Get415AndNeverReachTheUpstream()
+    {
+        await StartAsync();
+        await _bed.PublishAsync(Server, _bed.Upstream.StreamableEndpoint);
+
+        using var none = await _bed.PostRpcAsync(Server, Initialize(1, "2025-06-18"), configure: r => r.Content!.Headers.ContentType = null);
+        using var text = await _bed.PostRpcAsync(Server, Initialize(2, "2025-06-18"), configure: r => r.Content!.Headers.ContentType = new("text/plain"));
+        using var withCharset = await _bed.PostRpcAsync(Server, Initialize(3, "2025-06-18"), configure: r => r.Content!.Headers.ContentType = new("application/json") { CharSet = "utf-8" });
+
+        foreach (var refused in new[] { none, text })
+        {
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, refused.StatusCode);
+            var body = await refused.ReadJsonAsync();
+            Assert.Equal(-32600, (int)body["error"]!["code"]!);
+            Assert.Contains("application/json", (string?)body["error"]!["message"], StringComparison.Ordinal);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, withCharset.StatusCode);
+        var reached = Assert.Single(_bed.Upstream.Requests);
+        Assert.Contains("\"id\":3", reached.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UpstreamRefusingConnections_Returns502WithTheRequestIdAndCostsNothing()
     {
         await StartAsync();
