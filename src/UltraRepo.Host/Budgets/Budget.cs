@@ -22,6 +22,8 @@ public sealed class Budget
     public DateTime CreatedAt { get; init; }
 
     public IReadOnlyList<int> Thresholds => AlertThresholds.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+
+    public Metering.BudgetLimit ToLimit() => new(Id, ServerName, TokenLimit, AmountLimit, Currency, AlertOnly, Thresholds);
 }
 
 /// <summary>A message for a user, e.g. a budget alert.</summary>
@@ -31,7 +33,7 @@ public sealed class Notification
     public Guid UserId { get; init; }
     public required string Kind { get; init; }
     public required string Message { get; init; }
-    /// <summary>Makes a notification unique, e.g. "budget:{id}:2026-11:80".</summary>
+    /// <summary>Makes a notification unique, e.g. a budget alert's "budget:{consumer}:2026-11:80:{what the budget caps}".</summary>
     public required string DedupKey { get; init; }
     public DateTime CreatedAt { get; init; }
     public DateTime? ReadAt { get; set; }

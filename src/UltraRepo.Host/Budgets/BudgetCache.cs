@@ -28,7 +28,7 @@ public sealed class BudgetCache(IServiceScopeFactory scopes, IMemoryCache cache,
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<MarketplaceDb>();
             var rows = await db.Budgets.AsNoTracking().Where(b => b.ConsumerId == consumerId).ToListAsync(ct);
-            IReadOnlyList<BudgetLimit> limits = rows.Select(b => new BudgetLimit(b.Id, b.ServerName, b.TokenLimit, b.AmountLimit, b.Currency, b.AlertOnly, b.Thresholds)).ToList();
+            IReadOnlyList<BudgetLimit> limits = rows.Select(b => b.ToLimit()).ToList();
             cache.Set(Key(consumerId), new Cached(limits, now), StaleLimit);
             return limits;
         }
@@ -46,9 +46,22 @@ public sealed class BudgetCache(IServiceScopeFactory scopes, IMemoryCache cache,
     private static string Key(Guid consumerId) => "budgets:" + consumerId;
 }
 
-/// <summary>Turns budget threshold crossings into notifications, once per budget, period and threshold.</summary>
+/// <summary>
+/// Turns budget threshold crossings into notifications, once per consumer, period, threshold and cap (listing, and amount
+/// or tokens): saving the same budgets again does not repeat an alert; a budget with a new cap is alerted afresh.
+/// </summary>
 public sealed class BudgetAlerts(IServiceScopeFactory scopes, TimeProvider clock, ILogger<BudgetAlerts> logger)
 {
+    private static string DedupKey(Guid consumerId, string period, BudgetCrossing crossing)
+    {
+        var budget = crossing.Budget;
+        var cap = budget.TokenLimit is { } tokens
+            ? $"{budget.ServerName}|{tokens} tokens"
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{budget.ServerName}|{budget.AmountLimit} {budget.Currency}");
+        var capHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(cap)))[..32];
+        return $"budget:{consumerId}:{period}:{crossing.Threshold}:{capHash}";
+    }
+
     public async Task NotifyAsync(Guid consumerId, string period, IReadOnlyList<BudgetCrossing> crossings, CancellationToken ct)
     {
         if (crossings.Count == 0)
@@ -69,7 +82,7 @@ public sealed class BudgetAlerts(IServiceScopeFactory scopes, TimeProvider clock
                 UserId = consumerId,
                 Kind = "budget_alert",
                 Message = $"You have used {crossing.Threshold}% of {what} ({crossing.Used:0.######} of {crossing.Limit:0.######} {unit}) in {period}.{stop}",
-                DedupKey = $"budget:{budget.BudgetId}:{period}:{crossing.Threshold}",
+                DedupKey = DedupKey(consumerId, period, crossing),
                 CreatedAt = clock.GetUtcNow().UtcDateTime,
             });
             try

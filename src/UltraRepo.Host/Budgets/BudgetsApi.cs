@@ -6,6 +6,7 @@ using UltraRepo.Accounts;
 using UltraRepo.Data;
 using UltraRepo.Domain.Common;
 using UltraRepo.Http;
+using UltraRepo.Metering;
 
 namespace UltraRepo.Budgets;
 
@@ -40,7 +41,8 @@ public static class BudgetsApi
 
     /// <summary>Replaces the caller's budgets with the given list (an empty list removes them).</summary>
     private static async Task<Results<Ok<BudgetResponse[]>, ProblemHttpResult>> Replace(
-        BudgetsDocument request, ClaimsPrincipal caller, MarketplaceDb db, BudgetCache cache, TimeProvider clock, CancellationToken ct)
+        BudgetsDocument request, ClaimsPrincipal caller, MarketplaceDb db, BudgetCache cache, BudgetAlerts alerts, IRecordedUsage recorded, TimeProvider clock,
+        CancellationToken ct)
     {
         var errors = new List<FieldError>();
         var budgets = new List<Budget>();
@@ -124,6 +126,11 @@ public static class BudgetsApi
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
         cache.Forget(consumerId);
+        // Thresholds the month's recorded usage has already reached are alerted now, not skipped.
+        var period = Subscriptions.Entitlements.PeriodOf(now);
+        var totals = (await recorded.ForConsumerAsync(consumerId, period, ct))
+            .Select(u => new UsageLimits.ServerTotals(u.ServerName, u.Currency, u.Tokens, 0, u.Cost, 0)).ToList();
+        await alerts.NotifyAsync(consumerId, period, UsageLimits.Reached(budgets.Select(b => b.ToLimit()), totals), ct);
         return TypedResults.Ok(budgets.Select(ToResponse).ToArray());
     }
 

@@ -115,10 +115,20 @@ public static class UsageLimits
     }
 
     /// <summary>Thresholds each budget crossed between the usage before and after a settlement.</summary>
-    public static List<BudgetCrossing> Crossings(IReadOnlyList<BudgetLimit> budgets, IReadOnlyCollection<ServerTotals> before, IReadOnlyCollection<ServerTotals> after, string serverName, string currency)
+    public static List<BudgetCrossing> Crossings(IReadOnlyList<BudgetLimit> budgets, IReadOnlyCollection<ServerTotals> before, IReadOnlyCollection<ServerTotals> after, string serverName, string currency) =>
+        CrossingsBetween(budgets.Where(b => Applies(b, serverName, currency)), before, after);
+
+    /// <summary>
+    /// Thresholds budgets have already reached at these totals: a budget set (or changed) in the middle of a month is
+    /// told at once what it would have been told on the way there.
+    /// </summary>
+    public static List<BudgetCrossing> Reached(IEnumerable<BudgetLimit> budgets, IReadOnlyCollection<ServerTotals> totals) =>
+        CrossingsBetween(budgets, [], totals);
+
+    private static List<BudgetCrossing> CrossingsBetween(IEnumerable<BudgetLimit> budgets, IReadOnlyCollection<ServerTotals> before, IReadOnlyCollection<ServerTotals> after)
     {
         var crossings = new List<BudgetCrossing>();
-        foreach (var budget in budgets.Where(b => Applies(b, serverName, currency)))
+        foreach (var budget in budgets)
         {
             decimal Used(IReadOnlyCollection<ServerTotals> totals)
             {

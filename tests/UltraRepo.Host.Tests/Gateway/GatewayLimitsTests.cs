@@ -162,6 +162,45 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
     }
 
     [Fact]
+    public async Task BudgetSetAfterUsage_AlertsTheThresholdsAlreadyReached_OncePerCap()
+    {
+        await using var bed = await StartAsync(Usage());
+        for (var i = 1; i <= 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await CallAsync(bed, i, "usage before any budget")).StatusCode);
+        }
+
+        var events = await bed.EventsAsync();
+        for (var wait = 0; events.Count < 3 && wait < 200; wait++)
+        {
+            await Task.Delay(50);
+            events = await bed.EventsAsync();
+        }
+
+        Assert.Equal(3, events.Count);
+        var used = events.Sum(e => (long)e["totalTokens"]!);
+        async Task<List<string>> PutAndReadAsync(long tokens)
+        {
+            (await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new
+            {
+                budgets = new[] { new { tokens, alertThresholds = new[] { 50, 80, 100 }, mode = "alert_only", server = Server } },
+            })).EnsureSuccessStatusCode();
+            return (await bed.Consumer.Api.GetFromJsonAsync<JsonArray>("/api/notifications"))!.Select(n => (string)n!["message"]!).ToList();
+        }
+
+        // Usage is at 60 % of the first cap: its 50 % alert comes at once, and saving the same budget again repeats nothing.
+        var first = await PutAndReadAsync(used * 100 / 60);
+        var again = await PutAndReadAsync(used * 100 / 60);
+        // A cap the usage has already reached: each of its thresholds is alerted.
+        var reached = await PutAndReadAsync(used);
+
+        static string Percent(string message) => message.Split(' ')[3];
+        Assert.Equal("50%", Percent(Assert.Single(first)));
+        Assert.Single(again);
+        Assert.Equal(["100%", "50%", "50%", "80%"], reached.Select(Percent).Order(StringComparer.Ordinal).ToList());
+    }
+
+    [Fact]
     public async Task AlertOnlyBudget_NotifiesButNeverStops()
     {
         await using var bed = await StartAsync(Usage(pricePer1k: "10"));
