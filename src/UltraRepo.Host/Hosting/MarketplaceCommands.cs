@@ -86,18 +86,33 @@ public static class MarketplaceCommands
             return 2;
         }
 
+        var isUrl = Uri.TryCreate(source, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps);
+        if (!isUrl && !File.Exists(source))
+        {
+            Console.Error.WriteLine($"import: no file at {Path.GetFullPath(source)} (give a registry list response saved as JSON, or the registry's https:// URL)");
+            return 2;
+        }
+
         await MigrateAsync(root);
         await using var scope = root.CreateAsyncScope();
         var importer = scope.ServiceProvider.GetRequiredService<RegistryImporter>();
         ImportReport report;
-        if (Uri.TryCreate(source, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps))
+        try
         {
-            report = await importer.ImportFromUpstreamAsync(url, CancellationToken.None);
+            if (isUrl)
+            {
+                report = await importer.ImportFromUpstreamAsync(url!, CancellationToken.None);
+            }
+            else
+            {
+                await using var file = File.OpenRead(source);
+                report = await importer.ImportAsync(file, CancellationToken.None);
+            }
         }
-        else
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or HttpRequestException or System.Text.Json.JsonException or InvalidDataException)
         {
-            await using var file = File.OpenRead(source);
-            report = await importer.ImportAsync(file, CancellationToken.None);
+            Console.Error.WriteLine($"import: could not read {source}: {e.Message}");
+            return 1;
         }
 
         foreach (var entry in report.Entries.Where(e => e.Result == RegistryImporter.Rejected))

@@ -7,7 +7,7 @@ namespace UltraRepo.Host.Tests.Metering;
 
 /// <summary>
 /// The real marketplace host as a child process (<c>dotnet UltraRepo.Host.dll --urls …</c>), so a test can kill it
-/// with SIGKILL mid-traffic and start it again on the same files.
+/// with SIGKILL mid-traffic and start it again on the same files, or run one of its commands to the end.
 /// </summary>
 internal sealed class MarketplaceProcess : IAsyncDisposable
 {
@@ -119,7 +119,57 @@ internal sealed class MarketplaceProcess : IAsyncDisposable
         _process.Dispose();
     }
 
+    /// <summary>Runs a host command (e.g. <c>import &lt;file&gt;</c>) to its end: its exit code and what it wrote.</summary>
+    public static async Task<(int ExitCode, string Output)> RunCommandAsync(IReadOnlyDictionary<string, string> settings, IEnumerable<string> arguments, TimeSpan timeout)
+    {
+        var process = new Process { StartInfo = StartInfo(settings, arguments) };
+        var output = new StringBuilder();
+        void Append(string? line)
+        {
+            lock (output)
+            {
+                output.AppendLine(line);
+            }
+        }
+
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        process.WaitForExit();
+        lock (output)
+        {
+            return (process.ExitCode, output.ToString());
+        }
+    }
+
     private static MarketplaceProcess Launch(IReadOnlyDictionary<string, string> settings, int port)
+    {
+        var process = new Process { StartInfo = StartInfo(settings, ["--urls", $"http://127.0.0.1:{port}"]) };
+        var host = new MarketplaceProcess(process, new Uri($"http://127.0.0.1:{port}/"));
+        process.OutputDataReceived += (_, e) => host.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => host.Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return host;
+    }
+
+    private static ProcessStartInfo StartInfo(IReadOnlyDictionary<string, string> settings, IEnumerable<string> arguments)
     {
         var dll = HostDll();
         var start = new ProcessStartInfo(DotnetExecutable())
@@ -130,8 +180,11 @@ internal sealed class MarketplaceProcess : IAsyncDisposable
             RedirectStandardError = true,
         };
         start.ArgumentList.Add(dll);
-        start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add($"http://127.0.0.1:{port}");
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         // Nothing from the test process's environment may point the child at another database or address.
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase)
             || k.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) || k.StartsWith("Usage__", StringComparison.OrdinalIgnoreCase)).ToList())
@@ -144,14 +197,7 @@ internal sealed class MarketplaceProcess : IAsyncDisposable
             start.Environment[key] = value;
         }
 
-        var process = new Process { StartInfo = start };
-        var host = new MarketplaceProcess(process, new Uri($"http://127.0.0.1:{port}/"));
-        process.OutputDataReceived += (_, e) => host.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => host.Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return host;
+        return start;
     }
 
     private async Task WaitUntilHealthyAsync(TimeSpan timeout)
