@@ -25,7 +25,7 @@ public static class BudgetsApi
     /// <summary>A budget: exactly one of <c>amount</c> (with <c>currency</c>) or <c>tokens</c>; <c>server</c> null for all listings.</summary>
     public sealed record BudgetDocument(string? Server, string? Amount, string? Currency, long? Tokens, int[]? AlertThresholds, string? Mode);
 
-    public sealed record BudgetsDocument(BudgetDocument[]? Budgets);
+    public sealed record BudgetsDocument(BudgetDocument?[]? Budgets);
 
     public sealed record BudgetResponse(Guid Id, string? Server, string? Amount, string? Currency, long? Tokens, int[] AlertThresholds, string Mode);
 
@@ -56,6 +56,12 @@ public static class BudgetsApi
         {
             var at = $"body.budgets[{i}]";
             var d = documents[i];
+            if (d is null)
+            {
+                errors.Add(new(at, "a budget must be an object"));
+                continue;
+            }
+
             decimal? amount = null;
             if (d.Amount is not null)
             {

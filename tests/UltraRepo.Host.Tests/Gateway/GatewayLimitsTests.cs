@@ -197,6 +197,29 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
         Assert.Contains("body.budgets[2].alertThresholds", locations);
     }
 
+    /// <summary>Puts <paramref name="budgets"/> over a valid budget and returns the error locations; the valid budget must stay as it was.</summary>
+    private static async Task<List<string?>> RejectedBudgetLocationsAsync(GatewayTestbed bed, object budgets)
+    {
+        (await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new { budgets = new[] { new { tokens = 777L } } })).EnsureSuccessStatusCode();
+
+        var response = await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new { budgets });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var kept = (await bed.Consumer.Api.GetFromJsonAsync<JsonArray>("/api/consumer/budgets"))!;
+        Assert.Equal(777L, (long)kept.Single()!["tokens"]!);
+        return (await response.ReadJsonAsync())["errors"]!.AsArray().Select(e => (string?)e!["location"]).ToList();
+    }
+
+    [Fact]
+    public async Task Budgets_NullEntry_Returns400NamingIt()
+    {
+        await using var bed = await StartAsync(Usage());
+
+        Assert.Equal(["body.budgets[0]"], await RejectedBudgetLocationsAsync(bed, new object?[] { null }));
+        Assert.Equal(["body.budgets[1]"], await RejectedBudgetLocationsAsync(bed, new object?[] { new { tokens = 5L }, null }));
+    }
+
     [Fact]
     public async Task PerKeyRateLimit_RefusesTheBurstBeyondTheBucket()
     {
