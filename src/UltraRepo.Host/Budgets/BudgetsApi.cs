@@ -69,6 +69,10 @@ public static class BudgetsApi
                 {
                     errors.Add(new(at + ".amount", "amount must be a positive decimal string such as \"25.00\"", d.Amount));
                 }
+                else if (Money.IsSupported(d.Currency) && !Money.FitsMinorUnit(d.Amount, d.Currency!))
+                {
+                    errors.Add(new(at + ".amount", $"amount must be a whole number of {d.Currency}'s minor unit ({Money.MinorUnitDigits(d.Currency!)} decimal places at most)", d.Amount));
+                }
                 else
                 {
                     amount = parsed;

@@ -221,6 +221,30 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
     }
 
     [Fact]
+    public async Task Budgets_AmountFinerThanTheCurrencysMinorUnit_Returns400NamingTheAmount()
+    {
+        await using var bed = await StartAsync(Usage());
+
+        foreach (var (amount, currency) in new[]
+        {
+            ("0.001", "USD"), ("0.0000000000000000000000000001", "USD"), ("1." + new string('1', 60), "USD"),
+            ("1.000000000000000000000000000000000001", "EUR"), ("10.5", "JPY"),
+        })
+        {
+            Assert.Equal(["body.budgets[0].amount"], await RejectedBudgetLocationsAsync(bed, new[] { new { amount, currency } }));
+        }
+
+        // Whole minor units are kept as given (trailing zeros are not extra precision).
+        var set = await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new
+        {
+            budgets = new[] { new { amount = "0.01", currency = "USD" }, new { amount = "10.000", currency = "JPY" } },
+        });
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        var amounts = (await set.ReadJsonAsync()).AsArray().Select(b => (string?)b!["amount"]).ToList();
+        Assert.Equal(["0.01", "10"], amounts);
+    }
+
+    [Fact]
     public async Task PerKeyRateLimit_RefusesTheBurstBeyondTheBucket()
     {
         await using var bed = await StartAsync(Usage(), s =>
