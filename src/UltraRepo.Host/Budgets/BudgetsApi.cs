@@ -11,6 +11,9 @@ namespace UltraRepo.Budgets;
 
 public static class BudgetsApi
 {
+    /// <summary>A consumer's budgets at most (one per listing, or all listings, and kind: tokens or one currency).</summary>
+    public const int MaxBudgets = 100;
+
     public static IEndpointRouteBuilder MapBudgetsApi(this IEndpointRouteBuilder app)
     {
         var budgets = app.MapGroup("/api/consumer/budgets").WithTags("Budgets").RequireAuthorization();
@@ -52,6 +55,13 @@ public static class BudgetsApi
             errors.Add(new("body.budgets", "budgets (a list, possibly empty) is required"));
         }
 
+        // Checked first: each budget below costs a database lookup.
+        if (documents.Length > MaxBudgets)
+        {
+            return Problems.Validation("body.budgets", $"at most {MaxBudgets} budgets", documents.Length);
+        }
+
+        var seen = new Dictionary<(string? Server, string Kind), int>();
         for (var i = 0; i < documents.Length; i++)
         {
             var at = $"body.budgets[{i}]";
@@ -87,6 +97,19 @@ public static class BudgetsApi
             if ((d.Amount is null) == (d.Tokens is null))
             {
                 errors.Add(new(at, "give exactly one of amount (with currency) or tokens"));
+            }
+            else if (d.Tokens is not null || Money.IsSupported(d.Currency))
+            {
+                // Two caps on the same thing would only make the lower one matter; which one stops requests must be clear.
+                var kind = d.Tokens is not null ? "tokens" : d.Currency!;
+                if (seen.TryGetValue((d.Server, kind), out var first))
+                {
+                    errors.Add(new(at, $"repeats body.budgets[{first}]: one budget per listing (or all listings) and kind ({kind})"));
+                }
+                else
+                {
+                    seen[(d.Server, kind)] = i;
+                }
             }
 
             if (d.Tokens is <= 0)

@@ -245,6 +245,44 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
     }
 
     [Fact]
+    public async Task Budgets_MoreThanTheMaximum_Returns400NamingTheList()
+    {
+        await using var bed = await StartAsync(Usage());
+
+        var tooMany = Enumerable.Range(1, 101).Select(i => new { tokens = (long)i, server = i % 2 == 0 ? Server : null }).ToArray();
+
+        Assert.Equal(["body.budgets"], await RejectedBudgetLocationsAsync(bed, tooMany));
+    }
+
+    [Fact]
+    public async Task Budgets_TwoForTheSameListingAndKind_Returns400NamingTheRepeat()
+    {
+        await using var bed = await StartAsync(Usage());
+
+        var locations = await RejectedBudgetLocationsAsync(bed, new object[]
+        {
+            new { amount = "5.00", currency = "USD" },
+            new { tokens = 1000L },
+            new { amount = "5.00", currency = "EUR" },
+            new { amount = "9.00", currency = "USD", mode = "alert_only" },
+            new { tokens = 2000L, server = Server },
+            new { tokens = 3000L },
+        });
+
+        Assert.Equal(["body.budgets[3]", "body.budgets[5]"], locations);
+
+        // Different listings, kinds or currencies are fine together.
+        (await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new
+        {
+            budgets = new object[]
+            {
+                new { amount = "5.00", currency = "USD" }, new { amount = "5.00", currency = "EUR" }, new { tokens = 1000L },
+                new { amount = "1.00", currency = "USD", server = Server }, new { tokens = 100L, server = Server },
+            },
+        })).EnsureSuccessStatusCode();
+    }
+
+    [Fact]
     public async Task PerKeyRateLimit_RefusesTheBurstBeyondTheBucket()
     {
         await using var bed = await StartAsync(Usage(), s =>
