@@ -21,6 +21,17 @@ public static class Money
     public static int MinorUnitDigits(string currency) =>
         MinorUnits.TryGetValue(currency, out var digits) ? digits : throw new ArgumentException($"unsupported currency {currency}", nameof(currency));
 
+    /// <summary>
+    /// Whether a plain decimal string such as <c>"25.50"</c> has no more fraction digits than the currency's minor
+    /// unit (trailing zeros do not count), i.e. whether taking it as an amount of the currency rounds nothing.
+    /// Read from the text, because parsing a longer fraction into a decimal may already round it.
+    /// </summary>
+    public static bool FitsMinorUnit(string amount, string currency)
+    {
+        var point = amount.IndexOf('.');
+        return point < 0 || amount.AsSpan(point + 1).TrimEnd('0').Length <= MinorUnitDigits(currency);
+    }
+
     public static decimal Round(decimal amount, string currency) =>
         Math.Round(amount, MinorUnitDigits(currency), MidpointRounding.ToEven);
 

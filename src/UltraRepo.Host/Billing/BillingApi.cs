@@ -192,7 +192,7 @@ public static class BillingApi
     {
         if (!CloseBillingPeriod.IsPeriod(period))
         {
-            return Problems.Validation("query.period", "period must be YYYY-MM", period);
+            return Problems.Validation("query.period", "period must be " + CalendarQuery.MonthRule, period);
         }
 
         if (!close.IsClosable(period!))
@@ -207,7 +207,7 @@ public static class BillingApi
     {
         if (!CloseBillingPeriod.IsPeriod(period))
         {
-            return Problems.Validation("query.period", "period must be YYYY-MM", period);
+            return Problems.Validation("query.period", "period must be " + CalendarQuery.MonthRule, period);
         }
 
         return TypedResults.Ok(await run.RunAsync(period!, ct));
@@ -217,7 +217,7 @@ public static class BillingApi
     {
         if (!CloseBillingPeriod.IsPeriod(period))
         {
-            return Problems.Validation("query.period", "period must be YYYY-MM", period);
+            return Problems.Validation("query.period", "period must be " + CalendarQuery.MonthRule, period);
         }
 
         return TypedResults.Ok(await reconciliation.ReportAsync(period!, ct));

@@ -12,6 +12,9 @@ namespace UltraRepo.Budgets;
 
 public static class BudgetsApi
 {
+    /// <summary>A consumer's budgets at most (one per listing, or all listings, and kind: tokens or one currency).</summary>
+    public const int MaxBudgets = 100;
+
     public static IEndpointRouteBuilder MapBudgetsApi(this IEndpointRouteBuilder app)
     {
         var budgets = app.MapGroup("/api/consumer/budgets").WithTags("Budgets").RequireAuthorization();
@@ -26,7 +29,7 @@ public static class BudgetsApi
     /// <summary>A budget: exactly one of <c>amount</c> (with <c>currency</c>) or <c>tokens</c>; <c>server</c> null for all listings.</summary>
     public sealed record BudgetDocument(string? Server, string? Amount, string? Currency, long? Tokens, int[]? AlertThresholds, string? Mode);
 
-    public sealed record BudgetsDocument(BudgetDocument[]? Budgets);
+    public sealed record BudgetsDocument(BudgetDocument?[]? Budgets);
 
     public sealed record BudgetResponse(Guid Id, string? Server, string? Amount, string? Currency, long? Tokens, int[] AlertThresholds, string Mode);
 
@@ -54,16 +57,33 @@ public static class BudgetsApi
             errors.Add(new("body.budgets", "budgets (a list, possibly empty) is required"));
         }
 
+        // Checked first: each budget below costs a database lookup.
+        if (documents.Length > MaxBudgets)
+        {
+            return Problems.Validation("body.budgets", $"at most {MaxBudgets} budgets", documents.Length);
+        }
+
+        var seen = new Dictionary<(string? Server, string Kind), int>();
         for (var i = 0; i < documents.Length; i++)
         {
             var at = $"body.budgets[{i}]";
             var d = documents[i];
+            if (d is null)
+            {
+                errors.Add(new(at, "a budget must be an object"));
+                continue;
+            }
+
             decimal? amount = null;
             if (d.Amount is not null)
             {
                 if (!decimal.TryParse(d.Amount, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var parsed) || parsed <= 0)
                 {
                     errors.Add(new(at + ".amount", "amount must be a positive decimal string such as \"25.00\"", d.Amount));
+                }
+                else if (Money.IsSupported(d.Currency) && !Money.FitsMinorUnit(d.Amount, d.Currency!))
+                {
+                    errors.Add(new(at + ".amount", $"amount must be a whole number of {d.Currency}'s minor unit ({Money.MinorUnitDigits(d.Currency!)} decimal places at most)", d.Amount));
                 }
                 else
                 {
@@ -79,6 +99,19 @@ public static class BudgetsApi
             if ((d.Amount is null) == (d.Tokens is null))
             {
                 errors.Add(new(at, "give exactly one of amount (with currency) or tokens"));
+            }
+            else if (d.Tokens is not null || Money.IsSupported(d.Currency))
+            {
+                // Two caps on the same thing would only make the lower one matter; which one stops requests must be clear.
+                var kind = d.Tokens is not null ? "tokens" : d.Currency!;
+                if (seen.TryGetValue((d.Server, kind), out var first))
+                {
+                    errors.Add(new(at, $"repeats body.budgets[{first}]: one budget per listing (or all listings) and kind ({kind})"));
+                }
+                else
+                {
+                    seen[(d.Server, kind)] = i;
+                }
             }
 
             if (d.Tokens is <= 0)

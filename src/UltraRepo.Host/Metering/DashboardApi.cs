@@ -88,9 +88,9 @@ public static class DashboardApi
     {
         var now = clock.GetUtcNow().UtcDateTime;
         month ??= now.ToString("yyyy-MM", CultureInfo.InvariantCulture);
-        if (!DateTime.TryParseExact(month, "yyyy-MM", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var start))
+        if (!CalendarQuery.TryMonth(month, out var start))
         {
-            return Problems.Validation("query.month", "month must be YYYY-MM", month);
+            return Problems.Validation("query.month", "month must be " + CalendarQuery.MonthRule, month);
         }
 
         var end = start.AddMonths(1);
@@ -122,6 +122,7 @@ public static class DashboardApi
     {
         var today = clock.GetUtcNow().UtcDateTime.Date;
         var errors = new List<FieldError>();
+        // A bad end falls back to today, so the default start (and the day after end, below) can always be computed.
         var end = ParseDate(endDate, today, "query.end_date", errors);
         var start = ParseDate(startDate, end.AddDays(-29), "query.start_date", errors);
         if (errors.Count == 0 && (start > end || (end - start).TotalDays > 366))
@@ -245,12 +246,12 @@ public static class DashboardApi
             return fallback;
         }
 
-        if (DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var date))
+        if (CalendarQuery.TryDay(text, out var date))
         {
-            return DateTime.SpecifyKind(date, DateTimeKind.Utc);
+            return date;
         }
 
-        errors.Add(new(location, "dates are YYYY-MM-DD", text));
+        errors.Add(new(location, "dates are " + CalendarQuery.DayRule, text));
         return fallback;
     }
 

@@ -197,4 +197,35 @@ public abstract class DashboardTests(Provider provider) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(location, (string?)(await response.ReadJsonAsync())["errors"]![0]!["location"]);
     }
+
+    /// <summary>Years outside 2000–9998 are refused up front, so no derived date (next month, default start, day after) can overflow.</summary>
+    [Fact]
+    public async Task DatesOutsideTheSupportedYears_Return400NamingTheParameter_NeverA500()
+    {
+        (string Url, string Location)[] cases =
+        [
+            ("/api/consumer/usage?month=9999-12", "query.month"),
+            ("/api/consumer/usage?month=1999-12", "query.month"),
+            ("/api/publisher/analytics?end_date=0001-01-01", "query.end_date"),
+            ("/api/publisher/analytics?end_date=0001-01-15", "query.end_date"),
+            ("/api/publisher/analytics?start_date=0001-01-01&end_date=0001-01-02", "query.start_date"),
+            ("/api/publisher/analytics?end_date=9999-12-31", "query.end_date"),
+            ("/api/publisher/analytics?start_date=9999-12-30&end_date=9999-12-31", "query.start_date"),
+        ];
+        foreach (var (url, location) in cases)
+        {
+            var response = await _bed.Publisher.Api.GetAsync(url);
+
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{url}: {(int)response.StatusCode}");
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            var errors = (await response.ReadJsonAsync())["errors"]!.AsArray().Select(e => (string?)e!["location"]).ToList();
+            Assert.Contains(location, errors);
+        }
+
+        // The edges of the range still work.
+        Assert.Equal(HttpStatusCode.OK, (await _bed.Publisher.Api.GetAsync("/api/consumer/usage?month=9998-12")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _bed.Publisher.Api.GetAsync("/api/consumer/usage?month=2000-01")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _bed.Publisher.Api.GetAsync("/api/publisher/analytics?end_date=9998-12-31")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _bed.Publisher.Api.GetAsync("/api/publisher/analytics?end_date=2000-01-01")).StatusCode);
+    }
 }

@@ -236,6 +236,91 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
         Assert.Contains("body.budgets[2].alertThresholds", locations);
     }
 
+    /// <summary>Puts <paramref name="budgets"/> over a valid budget and returns the error locations; the valid budget must stay as it was.</summary>
+    private static async Task<List<string?>> RejectedBudgetLocationsAsync(GatewayTestbed bed, object budgets)
+    {
+        (await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new { budgets = new[] { new { tokens = 777L } } })).EnsureSuccessStatusCode();
+
+        var response = await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new { budgets });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var kept = (await bed.Consumer.Api.GetFromJsonAsync<JsonArray>("/api/consumer/budgets"))!;
+        Assert.Equal(777L, (long)kept.Single()!["tokens"]!);
+        return (await response.ReadJsonAsync())["errors"]!.AsArray().Select(e => (string?)e!["location"]).ToList();
+    }
+
+    [Fact]
+    public async Task Budgets_NullEntry_Returns400NamingIt()
+    {
+        await using var bed = await StartAsync(Usage());
+
+        Assert.Equal(["body.budgets[0]"], await RejectedBudgetLocationsAsync(bed, new object?[] { null }));
+        Assert.Equal(["body.budgets[1]"], await RejectedBudgetLocationsAsync(bed, new object?[] { new { tokens = 5L }, null }));
+    }
+
+    [Fact]
+    public async Task Budgets_AmountFinerThanTheCurrencysMinorUnit_Returns400NamingTheAmount()
+    {
+        await using var bed = await StartAsync(Usage());
+
+        foreach (var (amount, currency) in new[]
+        {
+            ("0.001", "USD"), ("0.0000000000000000000000000001", "USD"), ("1." + new string('1', 60), "USD"),
+            ("1.000000000000000000000000000000000001", "EUR"), ("10.5", "JPY"),
+        })
+        {
+            Assert.Equal(["body.budgets[0].amount"], await RejectedBudgetLocationsAsync(bed, new[] { new { amount, currency } }));
+        }
+
+        // Whole minor units are kept as given (trailing zeros are not extra precision).
+        var set = await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new
+        {
+            budgets = new[] { new { amount = "0.01", currency = "USD" }, new { amount = "10.000", currency = "JPY" } },
+        });
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        var amounts = (await set.ReadJsonAsync()).AsArray().Select(b => (string?)b!["amount"]).ToList();
+        Assert.Equal(["0.01", "10"], amounts);
+    }
+
+    [Fact]
+    public async Task Budgets_MoreThanTheMaximum_Returns400NamingTheList()
+    {
+        await using var bed = await StartAsync(Usage());
+
+        var tooMany = Enumerable.Range(1, 101).Select(i => new { tokens = (long)i, server = i % 2 == 0 ? Server : null }).ToArray();
+
+        Assert.Equal(["body.budgets"], await RejectedBudgetLocationsAsync(bed, tooMany));
+    }
+
+    [Fact]
+    public async Task Budgets_TwoForTheSameListingAndKind_Returns400NamingTheRepeat()
+    {
+        await using var bed = await StartAsync(Usage());
+
+        var locations = await RejectedBudgetLocationsAsync(bed, new object[]
+        {
+            new { amount = "5.00", currency = "USD" },
+            new { tokens = 1000L },
+            new { amount = "5.00", currency = "EUR" },
+            new { amount = "9.00", currency = "USD", mode = "alert_only" },
+            new { tokens = 2000L, server = Server },
+            new { tokens = 3000L },
+        });
+
+        Assert.Equal(["body.budgets[3]", "body.budgets[5]"], locations);
+
+        // Different listings, kinds or currencies are fine together.
+        (await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new
+        {
+            budgets = new object[]
+            {
+                new { amount = "5.00", currency = "USD" }, new { amount = "5.00", currency = "EUR" }, new { tokens = 1000L },
+                new { amount = "1.00", currency = "USD", server = Server }, new { tokens = 100L, server = Server },
+            },
+        })).EnsureSuccessStatusCode();
+    }
+
     [Fact]
     public async Task PerKeyRateLimit_RefusesTheBurstBeyondTheBucket()
     {
