@@ -40,6 +40,13 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
     public const string MetricCode = "mcp_tokens";
     public const int MaxBatch = 1000;
 
+    /// <summary>
+    /// The most tokens one event may report (input and output together): far above any single model
+    /// exchange, and small enough that a month's sum of events stays within Int64 and its cost within
+    /// decimal at any accepted price. Larger aggregates are sent as several events.
+    /// </summary>
+    public const long MaxTokensPerEvent = 1_000_000_000;
+
     public async Task<IReadOnlyList<IngestResult>> IngestAsync(Guid publisherId, IReadOnlyList<LagoEvent> events, string fieldPrefix, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
@@ -49,6 +56,12 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
         for (var i = 0; i < events.Count; i++)
         {
             var at = At(i);
+            if (events[i] is null)
+            {
+                results[i] = Rejected(new LagoEvent(), new IngestError("value_is_mandatory", "each event must be an object {transaction_id, external_subscription_id, code, timestamp, properties}", at));
+                continue;
+            }
+
             var (error, subscriptionId, timestamp, input, output) = Validate(events[i], at, now);
             if (error is not null)
             {
@@ -261,6 +274,14 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
         if (!TryTokens(properties, "tokens_input", out var input) || !TryTokens(properties, "tokens_output", out var output))
         {
             return (new IngestError("invalid_properties", "properties.tokens_input and properties.tokens_output must be non-negative integers", at + ".properties"), default, default, 0, 0);
+        }
+
+        // Checked one by one first, so the sum is only taken when it cannot wrap.
+        if (input > MaxTokensPerEvent || output > MaxTokensPerEvent || input + output > MaxTokensPerEvent)
+        {
+            var field = input > MaxTokensPerEvent ? "tokens_input" : output > MaxTokensPerEvent ? "tokens_output" : "total_tokens";
+            return (new IngestError("invalid_properties", string.Create(CultureInfo.InvariantCulture, $"an event reports at most {MaxTokensPerEvent:N0} tokens (tokens_input + tokens_output); send larger usage as several events"),
+                $"{at}.properties.{field}"), default, default, 0, 0);
         }
 
         if (properties.ContainsKey("total_tokens") && (!TryTokens(properties, "total_tokens", out var total) || total != input + output))
