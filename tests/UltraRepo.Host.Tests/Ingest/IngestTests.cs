@@ -272,4 +272,26 @@ public abstract class IngestTests(Provider provider) : IAsyncLifetime
         Assert.Equal(1, (int)only["rejected"]!);
         Assert.Equal(30, (await _bed.EventsAsync()).Sum(e => (long)e["totalTokens"]!));
     }
+
+    [Fact]
+    public async Task Batch_EventWhosePriceCannotBeRated_IsRejectedAndTheOthersAreStoredAndCountedOnce()
+    {
+        const string Unrateable = "com.ultrarepo.alice/overpriced-tool";
+        (await _bed.Publisher.Api.PostAsJsonAsync("/v0.1/publish", Json.Server(Unrateable, packages: new[] { new { registryType = "npm", identifier = "@alice/overpriced-tool", version = "1.0.0", transport = new { type = "stdio" } } })))
+            .EnsureSuccessStatusCode();
+        await UncheckedPricing.StoreAsync(_bed.App, Unrateable);
+        var subscribed = await _bed.Consumer.Api.PostAsJsonAsync("/api/subscriptions", new { server = Unrateable });
+        var overpriced = (string)(await subscribed.ReadJsonAsync())["id"]!;
+
+        var response = await SendAsync(new { events = new[] { Event("r-1", 1000, 0), Event("r-2", 1000, 0, subscription: overpriced) } }, "/api/v1/events/batch");
+        var next = await SendAsync(new { @event = Event("r-3", 1000, 0) });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var results = (await response.ReadJsonAsync())["events"]!.AsArray();
+        Assert.Equal(["accepted", "rejected"], results.Select(r => (string?)r!["status"]));
+        Assert.Equal("rating_failed", (string?)results[1]!["error"]!["code"]);
+        Assert.Equal("events[1]", (string?)results[1]!["error"]!["field"]);
+        Assert.Equal("1", (string?)(await next.ReadJsonAsync())["event"]!["cost"]);
+        Assert.Equal(2000, (await _bed.EventsAsync()).Sum(e => (long)e["totalTokens"]!));
+    }
 }
