@@ -73,7 +73,30 @@ public static class PricingDocuments
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    /// <summary>Validates a document into a plan, or explains every problem with its location.</summary>
+    /// <summary>The most a price per 1K tokens or per package may be, in the listing's currency.</summary>
+    public const decimal MaxRate = 1_000_000m;
+
+    /// <summary>Rates are exact to 10⁻⁹, the precision budgets are enforced to.</summary>
+    public const int MaxRateDecimals = 9;
+
+    /// <summary>The most a license price or a minimum monthly spend may be, in the listing's currency.</summary>
+    public const decimal MaxAmount = 1_000_000_000m;
+
+    /// <summary>
+    /// Validates a new price list (PUT): <see cref="Parse"/> plus the bounds on amounts that keep every
+    /// month's rating, admission and invoice arithmetic within decimal.
+    /// </summary>
+    public static (PricingPlan? Plan, List<FieldError> Errors) ParseSubmitted(PricingDocument document)
+    {
+        var (plan, errors) = Parse(document);
+        var bounds = Bounds(document);
+        return bounds.Count == 0 ? (plan, errors) : (null, [.. errors, .. bounds]);
+    }
+
+    /// <summary>
+    /// Validates a document into a plan, or explains every problem with its location. Stored price lists are
+    /// read back with this too, so it holds no bound added later (a list stored before stays readable).
+    /// </summary>
     public static (PricingPlan? Plan, List<FieldError> Errors) Parse(PricingDocument document)
     {
         var errors = new List<FieldError>();
@@ -259,7 +282,12 @@ public static class PricingDocuments
         for (var i = 0; i < documents.Count; i++)
         {
             var at = $"body.usage.tiers[{i}]";
-            var tier = documents[i];
+            if (documents[i] is not { } tier)
+            {
+                errors.Add(new(at, "each tier must be an object {upTo, pricePer1k}"));
+                continue;
+            }
+
             var price = ParseAmount(at + ".pricePer1k", tier.PricePer1k, errors, required: true);
             if (tier.From is { } from && from != previous)
             {
@@ -291,6 +319,43 @@ public static class PricingDocuments
         }
 
         return tiers;
+    }
+
+    private static List<FieldError> Bounds(PricingDocument document)
+    {
+        var errors = new List<FieldError>();
+        void Check(string at, string? text, decimal max, int? maxDecimals)
+        {
+            // Unreadable and negative amounts are reported by Parse.
+            if (text is null || !decimal.TryParse(text, NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) || value < 0)
+            {
+                return;
+            }
+
+            if (value > max)
+            {
+                errors.Add(new(at, string.Create(CultureInfo.InvariantCulture, $"amount must be at most {max:#,0}"), text));
+            }
+            else if (maxDecimals is { } digits && decimal.Round(value, digits) != value)
+            {
+                errors.Add(new(at, $"amount must have at most {digits} decimal places", text));
+            }
+        }
+
+        Check("body.license.price", document.License?.Price, MaxAmount, null);
+        if (document.Usage is { } usage)
+        {
+            Check("body.usage.pricePer1k", usage.PricePer1k, MaxRate, MaxRateDecimals);
+            for (var i = 0; i < (usage.Tiers?.Count ?? 0); i++)
+            {
+                Check($"body.usage.tiers[{i}].pricePer1k", usage.Tiers![i]?.PricePer1k, MaxRate, MaxRateDecimals);
+            }
+
+            Check("body.usage.pricePerPackage", usage.PricePerPackage, MaxRate, MaxRateDecimals);
+            Check("body.usage.minimumMonthlySpend", usage.MinimumMonthlySpend, MaxAmount, null);
+        }
+
+        return errors;
     }
 
     private static decimal? ParseAmount(string at, string? text, List<FieldError> errors, bool required)

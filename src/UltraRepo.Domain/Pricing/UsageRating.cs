@@ -39,7 +39,7 @@ public static class UsageRating
     /// cheaper tier has a negative marginal cost, because the whole month is re-priced.
     /// </summary>
     public static decimal Marginal(UsagePricing pricing, long monthToDate, long tokens) =>
-        tokens == 0 ? 0m : Amount(pricing, monthToDate + tokens) - Amount(pricing, monthToDate);
+        tokens == 0 ? 0m : Amount(pricing, checked(monthToDate + tokens)) - Amount(pricing, monthToDate);
 
     private static List<RatedTier> Graduated(IReadOnlyList<PriceTier> tiers, long tokens)
     {
@@ -90,7 +90,7 @@ public static class UsageRating
             return [];
         }
 
-        var blocks = (tokens + pricing.PackageSize - 1) / pricing.PackageSize;
+        var blocks = tokens / pricing.PackageSize + (tokens % pricing.PackageSize == 0 ? 0 : 1);
         var per1K = pricing.PricePerPackage * Thousand / pricing.PackageSize;
         return [new RatedTier(1, null, tokens, per1K, blocks * pricing.PricePerPackage)];
     }

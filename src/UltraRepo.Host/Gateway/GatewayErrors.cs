@@ -17,6 +17,8 @@ public static class GatewayErrors
     public const int UpstreamFailed = -32010;
     public const int UpstreamTimeout = -32011;
     public const int TooLarge = -32013;
+    /// <summary>The listing's price list cannot rate the request (an amount beyond decimal): the publisher must fix it.</summary>
+    public const int Unrateable = -32014;
     public const int HeaderMismatch = -32020;
     public const int Unavailable = -32012;
 

@@ -81,6 +81,13 @@ internal sealed partial class MeteringStep(
         {
             await MeterAsync(http, next);
         }
+        catch (OverflowException e) when (!http.Response.HasStarted)
+        {
+            // A price list stored before amounts were bounded: retrying cannot help, so no Retry-After.
+            logger.LogError(e, "The price list of {Path} cannot rate a request", http.Request.Path);
+            await GatewayErrors.WriteAsync(http, 502, GatewayErrors.Unrateable,
+                "this listing's price list cannot be applied (an amount is out of range); its publisher must correct the pricing");
+        }
         catch (Exception e) when (!http.Response.HasStarted && e is not OperationCanceledException)
         {
             // The gateway could not decide about the request (e.g. its database is unreachable and nothing is

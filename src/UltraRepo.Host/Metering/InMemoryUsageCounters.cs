@@ -45,15 +45,33 @@ public sealed class InMemoryUsageCounters(IRecordedUsage recorded) : IUsageCount
         }
     }
 
+    /// <summary>All or nothing: every cost is worked out before the ledger changes, so a failure leaves it as it was.</summary>
     public async ValueTask<IReadOnlyList<Settlement>> SettleManyAsync(Reservation none, IReadOnlyList<long> tokens, Func<long, long, decimal> marginalCost, IReadOnlyList<BudgetLimit> budgets, CancellationToken ct)
     {
-        var settlements = new List<Settlement>(tokens.Count);
-        foreach (var amount in tokens)
+        var ledger = await LedgerAsync(none.ConsumerId, none.Period, ct);
+        lock (ledger.Sync)
         {
-            settlements.Add(await SettleAsync(none, amount, marginalCost, budgets, ct));
-        }
+            var entry = ledger.Entry(none.ServerName, none.Currency);
+            var costs = new decimal[tokens.Count];
+            var position = entry.Used;
+            for (var i = 0; i < tokens.Count; i++)
+            {
+                costs[i] = marginalCost(position, tokens[i]);
+                position = checked(position + tokens[i]);
+            }
 
-        return settlements;
+            var settlements = new List<Settlement>(tokens.Count);
+            for (var i = 0; i < tokens.Count; i++)
+            {
+                var before = ledger.Totals();
+                var mtdBefore = entry.Used;
+                entry.Used += tokens[i];
+                entry.Cost += costs[i];
+                settlements.Add(new Settlement(mtdBefore, entry.Used, costs[i], UsageLimits.Crossings(budgets, before, ledger.Totals(), none.ServerName, none.Currency)));
+            }
+
+            return settlements;
+        }
     }
 
     private async ValueTask<Ledger> LedgerAsync(Guid consumerId, string period, CancellationToken ct)

@@ -49,11 +49,16 @@ public interface IUsageCounters
     ValueTask<Admission> ReserveAsync(ReservationRequest request, CancellationToken ct);
 
     /// <param name="marginalCost">Cost of <c>tokens</c> more tokens on top of <c>monthToDate</c> under the period's price.</param>
+    /// <remarks>
+    /// Negative <paramref name="actualTokens"/> with the negated cost takes back a settlement whose usage was
+    /// never recorded. If <paramref name="marginalCost"/> throws, the counters are left as they were.
+    /// </remarks>
     ValueTask<Settlement> SettleAsync(Reservation reservation, long actualTokens, Func<long, long, decimal> marginalCost, IReadOnlyList<BudgetLimit> budgets, CancellationToken ct);
 
     /// <summary>
     /// Settles many unreserved usages of one consumer and listing in order (ingested batches): each gets
-    /// its own month-to-date position and marginal cost, as if settled one by one.
+    /// its own month-to-date position and marginal cost, as if settled one by one. All or nothing: if a
+    /// cost cannot be worked out, none of them is settled.
     /// </summary>
     ValueTask<IReadOnlyList<Settlement>> SettleManyAsync(Reservation none, IReadOnlyList<long> tokens, Func<long, long, decimal> marginalCost, IReadOnlyList<BudgetLimit> budgets, CancellationToken ct);
 }

@@ -69,7 +69,7 @@ public static class PricingApi
         }
 
         var document = new PricingDocument { Model = request.Model, Currency = request.Currency, License = request.License, Usage = request.Usage };
-        var (plan, errors) = PricingDocuments.Parse(document);
+        var (plan, errors) = PricingDocuments.ParseSubmitted(document);
         if (plan is null)
         {
             return Problems.Validation(errors);

@@ -121,8 +121,20 @@ public sealed class RedisUsageCounters(IConnectionMultiplexer redis, IRecordedUs
         var fields = Fields(after);
         var mtdAfter = fields.TryGetValue("u|" + reservation.ServerName, out var u) ? long.Parse(u, CultureInfo.InvariantCulture) : 0;
         var mtdBefore = mtdAfter - actualTokens;
-        var cost = marginalCost(mtdBefore, actualTokens);
-        var costNanos = (long)Math.Round(cost * Nano);
+        decimal cost;
+        long costNanos;
+        try
+        {
+            cost = marginalCost(mtdBefore, actualTokens);
+            costNanos = (long)Math.Round(cost * Nano);
+        }
+        catch
+        {
+            // The usage cannot be rated: undo the step so the counters do not hold tokens that will not be recorded.
+            await db.ScriptEvaluateAsync(SettleScript, [key], [reservation.ServerName, reservation.Currency, -reservation.Tokens, -reservedNanos, -actualTokens]);
+            throw;
+        }
+
         if (costNanos != 0)
         {
             await db.HashIncrementAsync(key, "c|" + reservation.ServerName, costNanos);

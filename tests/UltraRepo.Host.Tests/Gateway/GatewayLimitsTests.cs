@@ -19,6 +19,7 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
     private static string Call(int id, string text = "x") =>
         "{\"jsonrpc\":\"2.0\",\"id\":" + id + ",\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"" + text + "\"}}}";
 
+    /// <param name="pricing">A pricing document to PUT, or JSON text to store unchecked (see <see cref="UncheckedPricing"/>).</param>
     private async Task<GatewayTestbed> StartAsync(object pricing, Action<Dictionary<string, string?>>? configure = null)
     {
         var bed = await GatewayTestbed.StartAsync(provider, settings =>
@@ -35,7 +36,15 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
             configure?.Invoke(settings);
         }, upstream: o => o.Stateless = true);
         await bed.PublishAsync(Server, bed.Upstream.StreamableEndpoint);
-        await bed.SetPricingAsync(Server, pricing);
+        if (pricing is string stored)
+        {
+            await UncheckedPricing.StoreAsync(bed.App, Server, stored);
+        }
+        else
+        {
+            await bed.SetPricingAsync(Server, pricing);
+        }
+
         await bed.SubscribeAsync(Server);
         return bed;
     }
@@ -342,5 +351,19 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
         // Setup already used the bucket for nothing (subscribing is not a gateway call), so three pass.
         Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests, HttpStatusCode.TooManyRequests], statuses);
         Assert.True(limited!.Headers.RetryAfter!.Delta >= TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
+    public async Task StoredPriceThatCannotBeRated_Returns502NamingThePricingNotARetryable503()
+    {
+        await using var bed = await StartAsync(UncheckedPricing.Absurd);
+
+        var response = await CallAsync(bed, 1);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.False(response.Headers.Contains("Retry-After"));
+        var error = (await response.ReadJsonAsync())["error"]!;
+        Assert.Equal(-32014, (int)error["code"]!);
+        Assert.Contains("pricing", (string?)error["message"], StringComparison.Ordinal);
     }
 }

@@ -206,4 +206,92 @@ public abstract class IngestTests(Provider provider) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         Assert.Empty(await _bed.EventsAsync());
     }
+
+    [Theory]
+    [InlineData(long.MaxValue, 1L, "tokens_input")]
+    [InlineData(long.MaxValue, long.MaxValue, "tokens_input")]
+    [InlineData(1L, 1_000_000_001L, "tokens_output")]
+    [InlineData(600_000_000L, 400_000_001L, "total_tokens")]
+    public async Task TokenCounts_BeyondThePerEventCap_AreRejectedNamingTheField(long input, long output, string field)
+    {
+        var response = await SendAsync(new { @event = Event("tx-huge", input, output) });
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("body.event.properties." + field, (string?)(await response.ReadJsonAsync())["errors"]![0]!["location"]);
+        Assert.Equal(HttpStatusCode.NotFound, (await _bed.Publisher.Api.GetAsync("/api/v1/events/tx-huge")).StatusCode);
+        Assert.Empty(await _bed.EventsAsync());
+    }
+
+    [Fact]
+    public async Task TokenCounts_AtThePerEventCap_AreAccepted()
+    {
+        var response = await SendAsync(new { @event = Event("tx-cap", 600_000_000, 400_000_000) });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1_000_000_000, (await _bed.EventsAsync()).Sum(e => (long)e["totalTokens"]!));
+    }
+
+    [Fact]
+    public async Task Batch_ValidAndOverflowingEvent_StoresAndRatesTheValidOneOnce()
+    {
+        object[] batch = [Event("ok-1", 1000, 0), Event("bad-1", long.MaxValue, 1)];
+
+        var first = await SendAsync(new { events = batch }, "/api/v1/events/batch");
+        var again = await SendAsync(new { events = batch }, "/api/v1/events/batch");
+        var next = await SendAsync(new { @event = Event("ok-2", 1000, 0) });
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var results = (await first.ReadJsonAsync())["events"]!.AsArray();
+        Assert.Equal(["accepted", "rejected"], results.Select(r => (string?)r!["status"]));
+        Assert.Equal("2", (string?)results[0]!["cost"]); // the first 1,000 tokens at 2/1K
+        Assert.Equal("events[1].properties.tokens_input", (string?)results[1]!["error"]!["field"]);
+        Assert.Equal(["duplicate", "rejected"], (await again.ReadJsonAsync())["events"]!.AsArray().Select(r => (string?)r!["status"]));
+        // Tokens 1,001-2,000 at 1/1K: the counters hold exactly what was stored.
+        Assert.Equal("1", (string?)(await next.ReadJsonAsync())["event"]!["cost"]);
+        var events = await _bed.EventsAsync();
+        Assert.Equal(2000, events.Sum(e => (long)e["totalTokens"]!));
+        Assert.Equal(3m, events.Sum(e => decimal.Parse((string)e["cost"]!, CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
+    public async Task Batch_NullEvents_GetTheirOwnErrorAndTheOthersProceed()
+    {
+        var valid = System.Text.Json.JsonSerializer.Serialize(Event("n-1", 10, 20));
+
+        var mixed = await _bed.Publisher.Api.PostAsync("/api/v1/events/batch", new StringContent("{\"events\":[" + valid + ",null]}", Encoding.UTF8, "application/json"));
+        var onlyNull = await _bed.Publisher.Api.PostAsync("/api/v1/events/batch", new StringContent("{\"events\":[null]}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, mixed.StatusCode);
+        var results = (await mixed.ReadJsonAsync())["events"]!.AsArray();
+        Assert.Equal(["accepted", "rejected"], results.Select(r => (string?)r!["status"]));
+        Assert.Equal("events[1]", (string?)results[1]!["error"]!["field"]);
+        Assert.Equal(HttpStatusCode.OK, onlyNull.StatusCode);
+        var only = await onlyNull.ReadJsonAsync();
+        Assert.Equal("events[0]", (string?)only["events"]![0]!["error"]!["field"]);
+        Assert.Equal(1, (int)only["rejected"]!);
+        Assert.Equal(30, (await _bed.EventsAsync()).Sum(e => (long)e["totalTokens"]!));
+    }
+
+    [Fact]
+    public async Task Batch_EventWhosePriceCannotBeRated_IsRejectedAndTheOthersAreStoredAndCountedOnce()
+    {
+        const string Unrateable = "com.ultrarepo.alice/overpriced-tool";
+        (await _bed.Publisher.Api.PostAsJsonAsync("/v0.1/publish", Json.Server(Unrateable, packages: new[] { new { registryType = "npm", identifier = "@alice/overpriced-tool", version = "1.0.0", transport = new { type = "stdio" } } })))
+            .EnsureSuccessStatusCode();
+        await UncheckedPricing.StoreAsync(_bed.App, Unrateable);
+        var subscribed = await _bed.Consumer.Api.PostAsJsonAsync("/api/subscriptions", new { server = Unrateable });
+        var overpriced = (string)(await subscribed.ReadJsonAsync())["id"]!;
+
+        var response = await SendAsync(new { events = new[] { Event("r-1", 1000, 0), Event("r-2", 1000, 0, subscription: overpriced) } }, "/api/v1/events/batch");
+        var next = await SendAsync(new { @event = Event("r-3", 1000, 0) });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var results = (await response.ReadJsonAsync())["events"]!.AsArray();
+        Assert.Equal(["accepted", "rejected"], results.Select(r => (string?)r!["status"]));
+        Assert.Equal("rating_failed", (string?)results[1]!["error"]!["code"]);
+        Assert.Equal("events[1]", (string?)results[1]!["error"]!["field"]);
+        Assert.Equal("1", (string?)(await next.ReadJsonAsync())["event"]!["cost"]);
+        Assert.Equal(2000, (await _bed.EventsAsync()).Sum(e => (long)e["totalTokens"]!));
+    }
 }

@@ -157,4 +157,63 @@ public sealed class PricingTests : IAsyncLifetime
         Assert.Equal("49.00", (string?)pricing["license"]!["price"]);
         Assert.Equal("5.00", (string?)pricing["usage"]!["minimumMonthlySpend"]);
     }
+
+    [Fact]
+    public async Task PutPricing_NullTier_Returns400NamingTheTier()
+    {
+        var response = await _alice.Api.PutAsync($"/api/servers/{Encode(Name)}/pricing", new StringContent(
+            """{"model":"usage","currency":"USD","usage":{"chargeModel":"graduated","tiers":[{"upTo":1000,"pricePer1k":"0.002"},null,{"upTo":null,"pricePer1k":"0.001"}]}}""",
+            System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("body.usage.tiers[1]", (string?)(await response.ReadJsonAsync())["errors"]![0]!["location"]);
+    }
+
+    [Theory]
+    [InlineData("usage", "pricePer1k", "79228162514264337593543950335", "body.usage.tiers[0].pricePer1k", "at most")]
+    [InlineData("usage", "pricePer1k", "1000000.000000001", "body.usage.tiers[0].pricePer1k", "at most")]
+    [InlineData("usage", "pricePer1k", "0.0000000001", "body.usage.tiers[0].pricePer1k", "decimal places")]
+    [InlineData("package", "pricePerPackage", "79228162514264337593543950335", "body.usage.pricePerPackage", "at most")]
+    [InlineData("usage", "minimumMonthlySpend", "1000000000.01", "body.usage.minimumMonthlySpend", "at most")]
+    [InlineData("license", "price", "79228162514264337593543950335", "body.license.price", "at most")]
+    public async Task PutPricing_AmountBeyondItsBounds_Returns400NamingTheFieldAndKeepsThePrice(string kind, string field, string amount, string location, string message)
+    {
+        object document = kind switch
+        {
+            "license" => new { model = "license", currency = "USD", license = new Dictionary<string, string> { [field] = amount } },
+            "package" => new { model = "usage", currency = "USD", usage = new Dictionary<string, object> { ["chargeModel"] = "package", ["packageSize"] = 1000, [field] = amount } },
+            _ when field == "pricePer1k" => new { model = "usage", currency = "USD", usage = new { chargeModel = "graduated", tiers = new object[] { new { upTo = (long?)null, pricePer1k = amount } } } },
+            _ => new { model = "usage", currency = "USD", usage = new Dictionary<string, object> { ["pricePer1k"] = "0.002", [field] = amount } },
+        };
+
+        var response = await _alice.Api.PutAsJsonAsync($"/api/servers/{Encode(Name)}/pricing", document);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = (await response.ReadJsonAsync())["errors"]!.AsArray().Single()!;
+        Assert.Equal(location, (string?)error["location"]);
+        Assert.Contains(message, (string?)error["message"], StringComparison.Ordinal);
+        var pricing = await _app.CreateClient().GetFromJsonAsync<JsonNode>($"/api/servers/{Encode(Name)}/pricing");
+        Assert.Equal("free", (string?)pricing!["pricing"]!["model"]);
+    }
+
+    [Fact]
+    public async Task PutPricing_AmountsAtTheirBounds_AreAccepted()
+    {
+        var response = await _alice.Api.PutAsJsonAsync($"/api/servers/{Encode(Name)}/pricing", new
+        {
+            model = "hybrid",
+            currency = "USD",
+            license = new { price = "1000000000.00" },
+            usage = new
+            {
+                chargeModel = "graduated",
+                tiers = new object[] { new { upTo = 1000, pricePer1k = "1000000" }, new { upTo = (long?)null, pricePer1k = "0.000000001" } },
+                minimumMonthlySpend = "1000000000",
+            },
+        });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("0.000000001", (string?)(await response.ReadJsonAsync())["pricing"]!["usage"]!["tiers"]![1]!["pricePer1k"]);
+    }
 }

@@ -40,6 +40,13 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
     public const string MetricCode = "mcp_tokens";
     public const int MaxBatch = 1000;
 
+    /// <summary>
+    /// The most tokens one event may report (input and output together): far above any single model
+    /// exchange, and small enough that a month's sum of events stays within Int64 and its cost within
+    /// decimal at any accepted price. Larger aggregates are sent as several events.
+    /// </summary>
+    public const long MaxTokensPerEvent = 1_000_000_000;
+
     public async Task<IReadOnlyList<IngestResult>> IngestAsync(Guid publisherId, IReadOnlyList<LagoEvent> events, string fieldPrefix, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
@@ -49,6 +56,12 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
         for (var i = 0; i < events.Count; i++)
         {
             var at = At(i);
+            if (events[i] is null)
+            {
+                results[i] = Rejected(new LagoEvent(), new IngestError("value_is_mandatory", "each event must be an object {transaction_id, external_subscription_id, code, timestamp, properties}", at));
+                continue;
+            }
+
             var (error, subscriptionId, timestamp, input, output) = Validate(events[i], at, now);
             if (error is not null)
             {
@@ -112,50 +125,83 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
         var plans = new Dictionary<string, PricingPlan>(StringComparer.Ordinal);
         var keys = new List<IngestKey>();
         var recorded = new List<UsageEvent>(accepted.Count);
-        foreach (var group in groups)
+        var settled = new List<(Reservation Group, long Tokens, decimal Cost)>();
+        try
         {
-            var first = group.First();
-            var plan = snapshots.TryGetValue(group.Key, out var snapshot)
-                ? plans.TryGetValue(snapshot.Pricing, out var parsedPlan) ? parsedPlan : plans[snapshot.Pricing] = Entitlements.PlanOf(snapshot)
-                // The consumer's first usage in this period: snapshot the price in force now.
-                : await Entitlements.PeriodPlanAsync(db, first.Subscription.Id, group.Key.Period, await pricing.AtAsync(first.Subscription.ServerName, first.Timestamp, ct), now, ct);
-            var ordered = group.OrderBy(a => a.Timestamp).ThenBy(a => a.Index).ToList();
-            var consumerBudgets = await budgets.ForConsumerAsync(first.Subscription.ConsumerId, ct);
-            var settlements = await counters.SettleManyAsync(
-                Reservation.None(first.Subscription.ConsumerId, first.Subscription.ServerName, group.Key.Period, plan.Currency),
-                ordered.Select(a => a.Input + a.Output).ToList(),
-                (before, n) => plan.Usage is null ? 0m : UsageRating.Marginal(plan.Usage, before, n),
-                consumerBudgets, ct);
-            for (var i = 0; i < ordered.Count; i++)
+            foreach (var group in groups)
             {
-                var a = ordered[i];
-                var id = EventId(publisherId, a.Event.TransactionId!);
-                recorded.Add(new UsageEvent
+                var first = group.First();
+                var plan = snapshots.TryGetValue(group.Key, out var snapshot)
+                    ? plans.TryGetValue(snapshot.Pricing, out var parsedPlan) ? parsedPlan : plans[snapshot.Pricing] = Entitlements.PlanOf(snapshot)
+                    // The consumer's first usage in this period: snapshot the price in force now.
+                    : await Entitlements.PeriodPlanAsync(db, first.Subscription.Id, group.Key.Period, await pricing.AtAsync(first.Subscription.ServerName, first.Timestamp, ct), now, ct);
+                var ordered = group.OrderBy(a => a.Timestamp).ThenBy(a => a.Index).ToList();
+                var consumerBudgets = await budgets.ForConsumerAsync(first.Subscription.ConsumerId, ct);
+                var none = Reservation.None(first.Subscription.ConsumerId, first.Subscription.ServerName, group.Key.Period, plan.Currency);
+                IReadOnlyList<Settlement> settlements;
+                try
                 {
-                    Id = id,
-                    Timestamp = a.Timestamp,
-                    Period = group.Key.Period,
-                    ConsumerId = a.Subscription.ConsumerId,
-                    SubscriptionId = a.Subscription.Id,
-                    ServerName = a.Subscription.ServerName,
-                    Method = "ingest",
-                    InputTokens = a.Input,
-                    OutputTokens = a.Output,
-                    TotalTokens = a.Input + a.Output,
-                    Outcome = UsageOutcome.Ok,
-                    HttpStatus = 200,
-                    Cost = settlements[i].Cost,
-                    Currency = plan.Currency,
-                    Source = UsageSource.Ingest,
-                    TransactionId = a.Event.TransactionId,
-                });
-                keys.Add(new IngestKey { PublisherId = publisherId, TransactionId = a.Event.TransactionId!, EventId = id, EventTimestamp = a.Timestamp, CreatedAt = now });
-                results[a.Index] = new IngestResult("accepted", a.Event, id, a.Timestamp, a.Input, a.Output, settlements[i].Cost, plan.Currency, null);
+                    settlements = await counters.SettleManyAsync(none, ordered.Select(a => a.Input + a.Output).ToList(),
+                        (before, n) => plan.Usage is null ? 0m : UsageRating.Marginal(plan.Usage, before, n),
+                        consumerBudgets, ct);
+                }
+                catch (OverflowException)
+                {
+                    // A price list stored before amounts were bounded can rate beyond decimal; the counters settle
+                    // a group all or nothing, so these events are simply not taken.
+                    foreach (var a in ordered)
+                    {
+                        results[a.Index] = Rejected(a.Event, new IngestError("rating_failed",
+                            "the listing's price list cannot rate this usage (the amount is out of range); its publisher must correct the pricing", At(a.Index)));
+                    }
+
+                    continue;
+                }
+
+                settled.Add((none, ordered.Sum(a => a.Input + a.Output), settlements.Sum(x => x.Cost)));
+                for (var i = 0; i < ordered.Count; i++)
+                {
+                    var a = ordered[i];
+                    var id = EventId(publisherId, a.Event.TransactionId!);
+                    recorded.Add(new UsageEvent
+                    {
+                        Id = id,
+                        Timestamp = a.Timestamp,
+                        Period = group.Key.Period,
+                        ConsumerId = a.Subscription.ConsumerId,
+                        SubscriptionId = a.Subscription.Id,
+                        ServerName = a.Subscription.ServerName,
+                        Method = "ingest",
+                        InputTokens = a.Input,
+                        OutputTokens = a.Output,
+                        TotalTokens = a.Input + a.Output,
+                        Outcome = UsageOutcome.Ok,
+                        HttpStatus = 200,
+                        Cost = settlements[i].Cost,
+                        Currency = plan.Currency,
+                        Source = UsageSource.Ingest,
+                        TransactionId = a.Event.TransactionId,
+                    });
+                    keys.Add(new IngestKey { PublisherId = publisherId, TransactionId = a.Event.TransactionId!, EventId = id, EventTimestamp = a.Timestamp, CreatedAt = now });
+                    results[a.Index] = new IngestResult("accepted", a.Event, id, a.Timestamp, a.Input, a.Output, settlements[i].Cost, plan.Currency, null);
+                }
             }
+
+            // Durable (in the spool, one write) before the keys that make a retry a duplicate, and before the answer.
+            await sink.RecordManyAsync(recorded, ct);
+        }
+        catch
+        {
+            // Nothing was stored: take back what the counters were told, so they never run ahead of the
+            // recorded usage (a retry of the batch is then rated from the same position).
+            foreach (var (group, tokens, cost) in settled)
+            {
+                await counters.SettleAsync(group, -tokens, (_, _) => -cost, [], CancellationToken.None);
+            }
+
+            throw;
         }
 
-        // Durable (in the spool, one write) before the keys that make a retry a duplicate, and before the answer.
-        await sink.RecordManyAsync(recorded, ct);
         await RememberAsync(keys, ct);
         return results.Select(r => r!).ToList();
     }
@@ -261,6 +307,14 @@ public sealed class IngestUsage(MarketplaceDb db, PricingCatalog pricing, IUsage
         if (!TryTokens(properties, "tokens_input", out var input) || !TryTokens(properties, "tokens_output", out var output))
         {
             return (new IngestError("invalid_properties", "properties.tokens_input and properties.tokens_output must be non-negative integers", at + ".properties"), default, default, 0, 0);
+        }
+
+        // Checked one by one first, so the sum is only taken when it cannot wrap.
+        if (input > MaxTokensPerEvent || output > MaxTokensPerEvent || input + output > MaxTokensPerEvent)
+        {
+            var field = input > MaxTokensPerEvent ? "tokens_input" : output > MaxTokensPerEvent ? "tokens_output" : "total_tokens";
+            return (new IngestError("invalid_properties", string.Create(CultureInfo.InvariantCulture, $"an event reports at most {MaxTokensPerEvent:N0} tokens (tokens_input + tokens_output); send larger usage as several events"),
+                $"{at}.properties.{field}"), default, default, 0, 0);
         }
 
         if (properties.ContainsKey("total_tokens") && (!TryTokens(properties, "total_tokens", out var total) || total != input + output))
