@@ -15,6 +15,9 @@ public static class BudgetsApi
     /// <summary>A consumer's budgets at most (one per listing, or all listings, and kind: tokens or one currency).</summary>
     public const int MaxBudgets = 100;
 
+    /// <summary>The largest money budget, as for a license price: the shared counters hold money as 64-bit billionths.</summary>
+    public const decimal MaxAmount = Domain.Pricing.PricingDocuments.MaxAmount;
+
     public static IEndpointRouteBuilder MapBudgetsApi(this IEndpointRouteBuilder app)
     {
         var budgets = app.MapGroup("/api/consumer/budgets").WithTags("Budgets").RequireAuthorization();
@@ -80,6 +83,10 @@ public static class BudgetsApi
                 if (!decimal.TryParse(d.Amount, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var parsed) || parsed <= 0)
                 {
                     errors.Add(new(at + ".amount", "amount must be a positive decimal string such as \"25.00\"", d.Amount));
+                }
+                else if (parsed > MaxAmount)
+                {
+                    errors.Add(new(at + ".amount", string.Create(CultureInfo.InvariantCulture, $"amount must be at most {MaxAmount:#,0}"), d.Amount));
                 }
                 else if (Money.IsSupported(d.Currency) && !Money.FitsMinorUnit(d.Amount, d.Currency!))
                 {

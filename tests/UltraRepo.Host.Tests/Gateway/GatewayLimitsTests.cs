@@ -293,6 +293,20 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
     }
 
     [Fact]
+    public async Task Budgets_AmountBeyondTheMaximum_Returns400_AndTheMaximumIsKeptAndEnforced()
+    {
+        await using var bed = await StartAsync(Usage());
+
+        Assert.Equal(["body.budgets[0].amount"], await RejectedBudgetLocationsAsync(bed, new[] { new { amount = "1000000000.01", currency = "USD" } }));
+        Assert.Equal(["body.budgets[0].amount"], await RejectedBudgetLocationsAsync(bed, new[] { new { amount = "79228162514264337593543950335", currency = "USD" } }));
+        var set = await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new { budgets = new[] { new { amount = "1000000000.00", currency = "USD" } } });
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        Assert.Equal("1000000000.00", (string?)(await set.ReadJsonAsync())[0]!["amount"]);
+        // Requests are still admitted and settled under the largest budget (no overflow in the counters).
+        Assert.Equal(HttpStatusCode.OK, (await CallAsync(bed, 1, "under a very large budget")).StatusCode);
+    }
+
+    [Fact]
     public async Task Budgets_MoreThanTheMaximum_Returns400NamingTheList()
     {
         await using var bed = await StartAsync(Usage());
