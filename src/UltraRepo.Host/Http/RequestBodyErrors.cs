@@ -49,17 +49,35 @@ public sealed partial class RequestBodyErrors : IExceptionHandler
             return "malformed JSON: " + (cut > 0 ? message[..cut] : message);
         }
 
-        var type = match.Groups["type"].Value;
+        // A record bound through its constructor names itself, not the member whose value did not fit: look it up.
+        var type = MemberType(match.Groups["type"].Value, exception.Path) ?? match.Groups["type"].Value;
         return type switch
         {
-            _ when type.Contains("Int64") || type.Contains("Int32") => "expected an integer",
-            _ when type.Contains("Decimal") || type.Contains("Double") => "expected a number",
-            _ when type.Contains("Boolean") => "expected true or false",
-            _ when type.Contains("String") => "expected a string",
-            _ when type.Contains("DateTime") => "expected an RFC 3339 timestamp",
-            _ when type.Contains("List") || type.Contains("[]") => "expected an array",
+            _ when type.Contains("Dictionary", StringComparison.Ordinal) => "expected an object",
+            _ when type.Contains("List", StringComparison.Ordinal) || type.Contains("[]", StringComparison.Ordinal) => "expected an array",
+            _ when type.Contains("Int64", StringComparison.Ordinal) || type.Contains("Int32", StringComparison.Ordinal) => "expected an integer",
+            _ when type.Contains("Decimal", StringComparison.Ordinal) || type.Contains("Double", StringComparison.Ordinal) => "expected a number",
+            _ when type.Contains("Boolean", StringComparison.Ordinal) => "expected true or false",
+            _ when type.Contains("String", StringComparison.Ordinal) => "expected a string",
+            _ when type.Contains("DateTime", StringComparison.Ordinal) => "expected an RFC 3339 timestamp",
             _ => "expected an object",
         };
+    }
+
+    /// <summary>
+    /// The type of the member the path ends at (<c>$.budgets[0].amount</c> → <c>amount</c>) when <paramref name="typeName"/>
+    /// is one of this application's types that has it; null otherwise.
+    /// </summary>
+    private static string? MemberType(string typeName, string? path)
+    {
+        var member = path?[(path.LastIndexOf('.') + 1)..];
+        if (string.IsNullOrEmpty(member) || member.Contains('[', StringComparison.Ordinal) || typeof(RequestBodyErrors).Assembly.GetType(typeName) is not { } owner)
+        {
+            return null;
+        }
+
+        var property = owner.GetProperty(member, System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.IgnoreCase);
+        return property is null ? null : (Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType).ToString();
     }
 
     [GeneratedRegex("could not be converted to (?<type>[^.]+(\\.[^ .]+)*)")]
