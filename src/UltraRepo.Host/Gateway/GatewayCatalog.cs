@@ -144,6 +144,10 @@ public sealed class GatewayCatalogRefresher(GatewayCatalog catalog, IOptions<Gat
         while (!stoppingToken.IsCancellationRequested)
         {
             var signalled = await _signal.WaitAsync(options.Value.CatalogRefreshInterval, stoppingToken).ConfigureAwait(false);
+            // One reload covers every change signalled so far (an import signals once per entry it writes).
+            while (_signal.Wait(0, CancellationToken.None))
+            {
+            }
             try
             {
                 await catalog.RefreshAsync(force: signalled, stoppingToken);

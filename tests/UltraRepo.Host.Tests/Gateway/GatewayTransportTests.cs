@@ -7,6 +7,8 @@ using System.Text.Json.Nodes;
 using Microsoft.ML.Tokenizers;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
+using Microsoft.Extensions.DependencyInjection;
+using UltraRepo.Gateway;
 using UltraRepo.Host.Tests.Infrastructure;
 
 namespace UltraRepo.Host.Tests.Gateway;
@@ -382,6 +384,27 @@ public sealed class GatewayTransportTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, pinned.StatusCode);
         Assert.Contains("\"id\":8", await pinned.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal(2, _bed.Upstream.Requests.Count(r => r.Body.Contains("\"initialize\"", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task ABurstOfRegistryChanges_ReloadsTheCatalogOnceOrTwice_NotOncePerChange()
+    {
+        await StartAsync();
+        await _bed.PublishAsync(Server, _bed.Upstream.StreamableEndpoint);
+        await Task.Delay(500);
+        var refresher = _bed.App.Services.GetRequiredService<GatewayCatalogRefresher>();
+        int Loads() => _bed.App.Logs.Lines.Count(l => l.Contains("Gateway catalog loaded", StringComparison.Ordinal));
+        var before = Loads();
+
+        for (var i = 0; i < 50; i++)
+        {
+            refresher.Signal();
+        }
+
+        await Eventually.WaitUntilAsync(() => Loads() > before, TimeSpan.FromSeconds(5), "a reload");
+        await Task.Delay(500);
+
+        Assert.InRange(Loads() - before, 1, 2);
     }
 
     [Fact]
