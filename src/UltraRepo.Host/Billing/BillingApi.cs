@@ -121,8 +121,13 @@ public static class BillingApi
         new(l.Id, l.ServerName, l.Status, Money.Format(l.Price, l.Currency), l.Currency, l.Key, l.Sandbox, l.Provider, checkoutUrl, l.CreatedAt, l.ActivatedAt, l.RevokedAt);
 
     /// <summary>Online check: genuine signature, not revoked, and (when given) for this listing.</summary>
-    private static async Task<Ok<ValidateResponse>> Validate(ValidateRequest request, LicenseSigner signer, MarketplaceDb db, CancellationToken ct)
+    private static async Task<Results<Ok<ValidateResponse>, ProblemHttpResult>> Validate(ValidateRequest request, LicenseSigner signer, MarketplaceDb db, CancellationToken ct)
     {
+        if (string.IsNullOrWhiteSpace(request.Key))
+        {
+            return Problems.Validation("body.key", "key (the license key to check) is required", request.Key);
+        }
+
         var claims = await signer.VerifyAsync(request.Key, ct);
         if (claims is null)
         {

@@ -54,6 +54,10 @@ public sealed class LicenseKeyTests : IAsyncLifetime
         var check = await (await _bed.Publisher.Api.PostAsJsonAsync("/api/licenses/validate", new { key = forged })).ReadJsonAsync();
         Assert.False((bool)check["valid"]!);
         Assert.Equal("invalid_signature", (string?)check["reason"]);
+        // No key at all is a bad request naming the field, not a verdict on a key.
+        using var missing = await _bed.Publisher.Api.PostAsJsonAsync("/api/licenses/validate", new { key = (string?)null, server = (string?)null });
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, missing.StatusCode);
+        Assert.Equal("body.key", (string?)(await missing.ReadJsonAsync())["errors"]![0]!["location"]);
     }
 
     [Fact]
