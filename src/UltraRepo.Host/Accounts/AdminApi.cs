@@ -17,7 +17,7 @@ public static partial class AdminApi
         var admin = app.MapGroup("/api/admin/namespaces").WithTags("Admin").RequireAuthorization(AdminPolicy);
         admin.MapPost("/", Grant);
         admin.MapGet("/", List);
-        admin.MapDelete("/{id:guid}", Revoke);
+        admin.MapDelete("/{id}", Revoke);
         return app;
     }
 

@@ -13,7 +13,7 @@ public static class KeysApi
         var keys = app.MapGroup("/api/keys").WithTags("Accounts").RequireAuthorization();
         keys.MapPost("/", Create);
         keys.MapGet("/", List);
-        keys.MapDelete("/{id:guid}", Revoke);
+        keys.MapDelete("/{id}", Revoke);
         return app;
     }
 

@@ -16,7 +16,7 @@ public static class BillingApi
     {
         var invoices = app.MapGroup("/api/invoices").WithTags("Billing").RequireAuthorization();
         invoices.MapGet("/", ListInvoices);
-        invoices.MapGet("/{id:guid}", GetInvoice);
+        invoices.MapGet("/{id}", GetInvoice);
 
         var licenses = app.MapGroup("/api/licenses").WithTags("Licenses").RequireAuthorization();
         licenses.MapPost("/checkout", Checkout);
@@ -32,8 +32,8 @@ public static class BillingApi
         admin.MapPost("/billing/close", Close);
         admin.MapPost("/billing/payouts", Payouts);
         admin.MapGet("/billing/reconciliation", Reconcile);
-        admin.MapPost("/invoices/{id:guid}/mark-paid", MarkPaid);
-        admin.MapPost("/licenses/{id:guid}/refund", Refund);
+        admin.MapPost("/invoices/{id}/mark-paid", MarkPaid);
+        admin.MapPost("/licenses/{id}/refund", Refund);
         if (Stripe.StripeOptions.IsConfigured(app.ServiceProvider.GetRequiredService<IConfiguration>()))
         {
             Stripe.StripeWebhookApi.MapStripeWebhook(app);

@@ -25,7 +25,7 @@ public static class BudgetsApi
         budgets.MapPut("/", Replace);
         var notifications = app.MapGroup("/api/notifications").WithTags("Budgets").RequireAuthorization();
         notifications.MapGet("/", Notifications);
-        notifications.MapPost("/{id:guid}/read", MarkRead);
+        notifications.MapPost("/{id}/read", MarkRead);
         return app;
     }
 

@@ -25,7 +25,8 @@ public sealed partial class RequestBodyErrors : IExceptionHandler
         {
             JsonException json => new(Location(json.Path), Describe(json)),
             _ when ParameterBinding().Match(bad.Message) is { Success: true } m =>
-                new($"query.{m.Groups["name"].Value}", $"expected a value of type {m.Groups["type"].Value}", m.Groups["value"].Value),
+                new($"{(httpContext.Features.Get<IExceptionHandlerFeature>()?.RouteValues?.ContainsKey(m.Groups["name"].Value) == true ? "path" : "query")}.{m.Groups["name"].Value}",
+                    $"expected a value of type {m.Groups["type"].Value}", m.Groups["value"].Value),
             _ => new("body", bad.Message),
         };
         var title = bad.StatusCode switch

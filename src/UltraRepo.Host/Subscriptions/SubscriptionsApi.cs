@@ -16,7 +16,7 @@ public static class SubscriptionsApi
         var group = app.MapGroup("/api/subscriptions").WithTags("Subscriptions").RequireAuthorization();
         group.MapPost("/", Subscribe);
         group.MapGet("/", List);
-        group.MapDelete("/{id:guid}", Cancel);
+        group.MapDelete("/{id}", Cancel);
         return app;
     }
 

@@ -34,4 +34,20 @@ public sealed class RequestBodyErrorsTests : IAsyncLifetime
         Assert.Equal(location, (string?)error!["location"]);
         Assert.Equal(message, (string?)error["message"]);
     }
+
+    [Theory]
+    [InlineData("DELETE", "/api/subscriptions/not-a-guid")]
+    [InlineData("DELETE", "/api/keys/nope")]
+    [InlineData("GET", "/api/invoices/nope")]
+    [InlineData("POST", "/api/notifications/nope/read")]
+    public async Task IdInThePathThatIsNotAGuid_Returns400NamingIt(string method, string path)
+    {
+        using var response = await _user.Api.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+        var problem = await response.ReadJsonAsync();
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = Assert.Single(problem["errors"]!.AsArray());
+        Assert.Equal("path.id", (string?)error!["location"]);
+        Assert.Equal("expected a value of type Guid", (string?)error["message"]);
+    }
 }
