@@ -118,6 +118,12 @@ public static class McpTokenAccounting
         string? idText = id.IsPresent ? payload.RawText(id) : null;
         if (method.IsPresent)
         {
+            // JSON-RPC 2.0 §4.2: params, when present, are an object or an array (null is taken as absent).
+            if (@params.Token is not (JsonTokenType.None or JsonTokenType.Null or JsonTokenType.StartObject or JsonTokenType.StartArray))
+            {
+                return MessageTokens.Invalid;
+            }
+
             string? name = payload.GetString(method, KnownMethods);
             if (name is null)
             {

@@ -473,11 +473,22 @@ public class McpTokenAccountingTests
     [InlineData("""{"jsonrpc":"2.0","id":1}""")]
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":42}""")]
     [InlineData("""{"hello":"world"}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":5}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":"echo"}""")]
+    [InlineData("""{"jsonrpc":"2.0","method":"notifications/progress","params":true}""")]
     public void CountBody_NotAJsonRpcBody_IsOneInvalidEntryWithZeroTokens(string body)
     {
         AssertInvalid(Assert.Single(Body(body, MessageDirection.ClientToServer)));
         AssertInvalid(Assert.Single(Body(body, MessageDirection.ServerToClient)));
     }
+
+    [Theory]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"ping","params":null}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"ping","params":[]}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"ping","params":{}}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"ping"}""")]
+    public void CountMessage_ParamsAbsentNullOrStructured_IsARequest(string body) =>
+        Assert.Equal(JsonRpcKind.Request, FromClient(body).Info.Kind);
 
     [Fact]
     public void CountBody_InvalidUtf8_IsInvalid()
