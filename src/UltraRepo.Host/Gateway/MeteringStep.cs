@@ -220,7 +220,7 @@ internal sealed partial class MeteringStep(
         }
 
         var tracker = new PostObserver(r, exchanges, this);
-        var tap = await ProxyAsync(r, next, r.Upstream.Url, tracker, holdSmallJson: true);
+        using var tap = await ProxyAsync(r, next, r.Upstream.Url, tracker, holdSmallJson: true);
         await SettleExchangesAsync(r, entitlement, reservation, exchanges);
         // Only once the usage is recorded: if that failed, the consumer never receives a complete answer.
         if (tap is not null && r.Http.Features.Get<IForwarderErrorFeature>() is null)
@@ -361,7 +361,8 @@ internal sealed partial class MeteringStep(
 
     /// <summary>
     /// Lets YARP forward (with the transforms aiming it at <paramref name="destination"/>), observing the response. With
-    /// <paramref name="holdSmallJson"/>, a small JSON body is held by the returned tap until the caller releases it.
+    /// <paramref name="holdSmallJson"/>, a small JSON body is held by the returned tap until the caller releases it (and
+    /// disposes the tap); otherwise nothing is returned.
     /// </summary>
     private async Task<ResponseTapStream?> ProxyAsync(MeteredRequest r, Func<Task> next, Uri destination, IResponseObserver? observer,
         Func<string, string>? rewriteEndpoint = null, bool holdSmallJson = false)
@@ -405,7 +406,13 @@ internal sealed partial class MeteringStep(
         var total = Stopwatch.GetElapsedTime(r.Started);
         var upstreamTime = Stopwatch.GetElapsedTime(forwarding) - (tap?.ObserveTime ?? TimeSpan.Zero);
         metrics.Duration(r.Listing.ServerName, total, total - upstreamTime);
-        return tap;
+        if (holdSmallJson)
+        {
+            return tap; // the caller releases the held body, then disposes the tap
+        }
+
+        tap?.Dispose();
+        return null;
     }
 
     private async Task WriteUpstreamErrorAsync(MeteredRequest r, IForwarderErrorFeature error)

@@ -29,7 +29,7 @@ public sealed class ResponseTapStream(
     public const int MaxHeldBytes = 64 * 1024;
     private readonly SseParser _sse = new();
     private readonly List<SseEvent> _events = [];
-    private ArrayBufferWriter<byte>? _json;
+    private PooledBytes? _json;
     private ArrayBufferWriter<byte>? _heldForRewrite;
     private Mode _mode = Mode.Undecided;
     private long _observeTicks;
@@ -160,7 +160,7 @@ public sealed class ResponseTapStream(
             case Mode.Json:
                 // Sized from a small Content-Length rather than doubled (and copied) up to it; a large one is not taken
                 // on trust (the upstream could announce megabytes and send nothing), so a large body grows as it comes.
-                _json ??= new ArrayBufferWriter<byte>(response.ContentLength is > 0 and <= MaxHeldBytes ? (int)response.ContentLength : 256);
+                _json ??= new PooledBytes(response.ContentLength is > 0 and <= MaxHeldBytes ? (int)response.ContentLength : 256);
                 if (_json.WrittenCount + buffer.Length <= MaxJsonBytes)
                 {
                     _json.Write(buffer.Span);
@@ -244,6 +244,63 @@ public sealed class ResponseTapStream(
         }
 
         return -1;
+    }
+
+    /// <summary>A buffered JSON body's bytes go back to the pool: call once the body was released (or never will be).</summary>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _json?.Dispose();
+            _json = null;
+        }
+
+        base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// A growing byte buffer on <see cref="ArrayPool{T}"/> arrays (up to 1 MiB; a larger body, rare for an MCP answer,
+    /// is kept in ordinary arrays so the pool does not hold on to them), returned on <see cref="Dispose"/>.
+    /// </summary>
+    private sealed class PooledBytes(int initialSize) : IDisposable
+    {
+        private const int MaxPooled = 1024 * 1024;
+        private byte[] _array = Rent(initialSize);
+
+        public int WrittenCount { get; private set; }
+
+        public ReadOnlyMemory<byte> WrittenMemory => _array.AsMemory(0, WrittenCount);
+
+        public void Write(ReadOnlySpan<byte> data)
+        {
+            if (WrittenCount + data.Length > _array.Length)
+            {
+                var larger = Rent(Math.Max(_array.Length * 2, WrittenCount + data.Length));
+                _array.AsSpan(0, WrittenCount).CopyTo(larger);
+                Return(_array);
+                _array = larger;
+            }
+
+            data.CopyTo(_array.AsSpan(WrittenCount));
+            WrittenCount += data.Length;
+        }
+
+        public void Dispose()
+        {
+            Return(_array);
+            _array = [];
+            WrittenCount = 0;
+        }
+
+        private static byte[] Rent(int size) => size <= MaxPooled ? ArrayPool<byte>.Shared.Rent(size) : new byte[size];
+
+        private static void Return(byte[] array)
+        {
+            if (array.Length is > 0 and <= MaxPooled)
+            {
+                ArrayPool<byte>.Shared.Return(array);
+            }
+        }
     }
 
     private static Mode Decide(string? contentType)

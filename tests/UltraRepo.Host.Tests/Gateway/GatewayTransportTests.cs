@@ -101,6 +101,49 @@ public sealed class GatewayTransportTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task HeldJsonAnswers_ReachEachClientIntact_WhileOtherCodeReusesThePool()
+    {
+        await StartAsync();
+        await _bed.PublishAsync(Server, _bed.Upstream.Raw("json-echo"));
+        using var stop = new CancellationTokenSource();
+        // Rents the pool's arrays of the answers' sizes and scribbles over them: an answer whose buffer went back to the
+        // pool before it was sent would reach its client changed.
+        var scribbler = Task.Run(async () =>
+        {
+            var sizes = new[] { 1024, 4096, 16 * 1024, 32 * 1024, 64 * 1024 };
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (var size in sizes)
+                {
+                    var array = System.Buffers.ArrayPool<byte>.Shared.Rent(size);
+                    array.AsSpan().Fill((byte)'#');
+                    System.Buffers.ArrayPool<byte>.Shared.Return(array);
+                }
+
+                await Task.Yield();
+            }
+        });
+
+        var calls = Enumerable.Range(1, 48).Select(async i =>
+        {
+            var text = string.Concat(Enumerable.Repeat($"answer {i};", 40 + i * 60));
+            using var response = await _bed.PostRpcAsync(Server, EchoCall(i, text));
+            var body = await response.ReadJsonAsync();
+            return (Status: response.StatusCode, Sent: text, Got: (string?)body["result"]!["content"]![0]!["text"], Id: (int)body["id"]!, Expected: i);
+        }).ToList();
+        var results = await Task.WhenAll(calls);
+        await stop.CancelAsync();
+        await scribbler;
+
+        Assert.All(results, r =>
+        {
+            Assert.Equal(HttpStatusCode.OK, r.Status);
+            Assert.Equal(r.Expected, r.Id);
+            Assert.Equal(r.Sent, r.Got);
+        });
+    }
+
+    [Fact]
     public async Task Session_IdReachesTheClientIsHonouredAndEndsWithDelete()
     {
         await StartAsync();

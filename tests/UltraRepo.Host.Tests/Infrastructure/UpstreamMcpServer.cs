@@ -28,7 +28,7 @@ namespace UltraRepo.Host.Tests.Infrastructure;
 /// <item><c>/legacy/sse</c> (GET) and <c>/legacy/message?sessionId=…</c> (POST): the 2024-11-05 HTTP+SSE transport,
 /// when <see cref="UpstreamOptions.EnableLegacySse"/> and not <see cref="UpstreamOptions.Stateless"/>. The SDK maps the same
 /// pair under every MapMcp prefix, so <c>/mcp/sse</c> and <c>/legacy</c> (Streamable HTTP) also answer.</item>
-/// <item><c>/raw/malformed-json</c>, <c>/raw/malformed-sse</c>, <c>/raw/hang</c>, <c>/raw/sse-slow?delayMs=</c>,
+/// <item><c>/raw/json-echo</c>, <c>/raw/malformed-json</c>, <c>/raw/malformed-sse</c>, <c>/raw/hang</c>, <c>/raw/sse-slow?delayMs=</c>,
 /// <c>/raw/status/{code}</c>, <c>/raw/json-result</c>: POST only, not MCP.</item>
 /// <item><c>/raw/eager-sse</c> (GET) and <c>/raw/eager-message?sessionId=…</c> (POST): a bare HTTP+SSE server that puts each
 /// request's answer on the stream before it answers the POST with 202.</item>
@@ -257,6 +257,23 @@ public sealed class UpstreamMcpServer : IAsyncDisposable
                 : JsonResult(root);
             context.Response.ContentType = "application/json";
             await context.Response.WriteAsync(answer);
+        });
+
+        // Answers a tools/call with its own arguments.text, as JSON with a Content-Length (the gateway holds such answers).
+        raw.MapPost("/json-echo", async (HttpContext context) =>
+        {
+            using var body = await JsonDocument.ParseAsync(context.Request.Body);
+            var root = body.RootElement;
+            var text = root.GetProperty("params").GetProperty("arguments").GetProperty("text").GetString();
+            var answer = JsonSerializer.SerializeToUtf8Bytes(new
+            {
+                jsonrpc = "2.0",
+                id = root.GetProperty("id"),
+                result = new { content = new[] { new { type = "text", text } } },
+            });
+            context.Response.ContentType = "application/json";
+            context.Response.ContentLength = answer.Length;
+            await context.Response.Body.WriteAsync(answer);
         });
 
         raw.MapPost("/status/{code:int}", (int code) => Results.Text($"upstream status {code}", "text/plain", statusCode: code));
