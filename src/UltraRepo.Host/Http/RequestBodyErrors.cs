@@ -27,6 +27,9 @@ public sealed partial class RequestBodyErrors : IExceptionHandler
             _ when ParameterBinding().Match(bad.Message) is { Success: true } m =>
                 new($"{(httpContext.Features.Get<IExceptionHandlerFeature>()?.RouteValues?.ContainsKey(m.Groups["name"].Value) == true ? "path" : "query")}.{m.Groups["name"].Value}",
                     $"expected a value of type {m.Groups["type"].Value}", m.Groups["value"].Value),
+            // Minimal APIs word a missing body for developers ("Implicit body inferred for parameter … Did you mean to use a
+            // Service instead?"); the client only needs to know one is required.
+            _ when bad.Message.Contains("no body was provided", StringComparison.Ordinal) => new("body", "a JSON body is required"),
             _ => new("body", bad.Message),
         };
         var title = bad.StatusCode switch

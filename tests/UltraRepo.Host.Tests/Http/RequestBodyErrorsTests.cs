@@ -21,6 +21,8 @@ public sealed class RequestBodyErrorsTests : IAsyncLifetime
     [InlineData("PUT", "/api/consumer/budgets", """{"budgets":[{"tokens":5,"alertThresholds":["fifty"]}]}""", "body.budgets[0].alertThresholds[0]", "expected an integer")]
     [InlineData("PUT", "/api/consumer/budgets", """{"budgets":{"tokens":5}}""", "body.budgets", "expected an array")]
     [InlineData("POST", "/api/auth/register", """{"email":1,"password":"long enough password","handle":"someone"}""", "body.email", "expected a string")]
+    [InlineData("POST", "/api/keys", "", "body", "a JSON body is required")]
+    [InlineData("POST", "/api/keys", "null", "body", "a JSON body is required")]
     [InlineData("POST", "/api/v1/events", """{"event":{"transaction_id":"t","external_subscription_id":"s","code":"mcp_tokens","properties":[1,2]}}""", "body.event.properties", "expected an object")]
     public async Task WrongJsonType_Returns400NamingTheFieldAndTheExpectedType(string method, string path, string body, string location, string message)
     {
