@@ -367,6 +367,22 @@ public abstract class RegistryTests(Provider provider) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CachedRead_NamesDifferingOnlyInCase_EachGetTheirOwnDocument()
+    {
+        var alice = await _app.CreateUserAsync("alice");
+        (await PublishAsync(alice, Server("com.ultrarepo.alice/Upper2", description: "capital"))).EnsureSuccessStatusCode();
+        (await PublishAsync(alice, Server("com.ultrarepo.alice/upper2", description: "small"))).EnsureSuccessStatusCode();
+        var client = _app.CreateClient();
+
+        // Both reads fall within the cache lifetime: the first fills the cache, the second must not hit it.
+        var capital = await client.GetFromJsonAsync<JsonNode>($"/v0.1/servers/{Encode("com.ultrarepo.alice/Upper2")}/versions/latest");
+        var small = await client.GetFromJsonAsync<JsonNode>($"/v0.1/servers/{Encode("com.ultrarepo.alice/upper2")}/versions/latest");
+
+        Assert.Equal("capital", (string?)capital!["server"]!["description"]);
+        Assert.Equal("small", (string?)small!["server"]!["description"]);
+    }
+
+    [Fact]
     public async Task HealthAndPing_Respond()
     {
         var client = _app.CreateClient();
