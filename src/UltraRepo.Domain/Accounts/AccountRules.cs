@@ -9,10 +9,10 @@ public static partial class AccountRules
     public const int MinPasswordLength = 10;
     public const int MaxPasswordLength = 256;
 
-    [GeneratedRegex("^[a-z0-9](?:[a-z0-9-]{0,37}[a-z0-9])?$")]
+    [GeneratedRegex("^[a-z0-9](?:[a-z0-9-]{0,37}[a-z0-9])?\\z")]
     private static partial Regex HandlePattern();
 
-    [GeneratedRegex(@"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    [GeneratedRegex(@"^[^@\s]+@[^@\s]+\.[^@\s]+\z")]
     private static partial Regex EmailPattern();
 
     public static string NormalizeEmail(string email) => email.Trim().ToLowerInvariant();

@@ -13,31 +13,34 @@ public static partial class ServerJsonValidator
 {
     public const int MaxPublisherMetaBytes = 4096;
 
-    [GeneratedRegex("^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")]
+    /// <summary>Longest remote, transport or website URL accepted (the common browser and proxy limit).</summary>
+    public const int MaxUrlLength = 2048;
+
+    [GeneratedRegex("^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+\\z")]
     private static partial Regex NameShape();
 
-    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9.-]*[a-zA-Z0-9]$")]
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9.-]*[a-zA-Z0-9]\\z")]
     private static partial Regex NamespacePart();
 
-    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]$")]
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]\\z")]
     private static partial Regex NamePart();
 
-    [GeneratedRegex(@"^https?://(www\.)?github\.com/[\w.-]+/[\w.-]+/?$")]
+    [GeneratedRegex(@"^https?://(www\.)?github\.com/[\w.-]+/[\w.-]+/?\z")]
     private static partial Regex GitHubRepo();
 
-    [GeneratedRegex(@"^https?://(www\.)?gitlab\.com/[\w.-]+(/[\w.-]+)+/?$")]
+    [GeneratedRegex(@"^https?://(www\.)?gitlab\.com/[\w.-]+(/[\w.-]+)+/?\z")]
     private static partial Regex GitLabRepo();
 
-    [GeneratedRegex("^[a-f0-9]{64}$")]
+    [GeneratedRegex("^[a-f0-9]{64}\\z")]
     private static partial Regex Sha256();
 
-    [GeneratedRegex(@"^(\d+x\d+|any)$")]
+    [GeneratedRegex(@"^(\d+x\d+|any)\z")]
     private static partial Regex IconSize();
 
     [GeneratedRegex(@"\{([^}]+)\}")]
     private static partial Regex TemplateVariable();
 
-    [GeneratedRegex(@"^https://static\.modelcontextprotocol\.io/schemas/[A-Za-z0-9_~.-]+/server\.schema\.json$")]
+    [GeneratedRegex(@"^https://static\.modelcontextprotocol\.io/schemas/[A-Za-z0-9_~.-]+/server\.schema\.json\z")]
     private static partial Regex SchemaUrl();
 
     private static readonly string[] IconMimeTypes = ["image/png", "image/jpeg", "image/jpg", "image/svg+xml", "image/webp"];
@@ -50,22 +53,39 @@ public static partial class ServerJsonValidator
         ValidateName(server.Name, errors);
         ValidateText("body.description", server.Description, required: true, max: 100, errors);
         ValidateText("body.title", server.Title, required: false, max: 100, errors);
-        ValidateVersion("body.version", server.Version, required: true, errors);
+        ValidateVersion("body.version", server.Version, required: true, errors, addressable: true);
         ValidateRepository(server.Repository, errors);
         ValidateHttpsUrl("body.websiteUrl", server.WebsiteUrl, "websiteUrl", errors);
         ValidateIcons(server.Icons, errors);
         for (var i = 0; i < (server.Packages?.Count ?? 0); i++)
         {
-            ValidatePackage($"body.packages[{i}]", server.Packages![i], errors);
+            if (Present($"body.packages[{i}]", server.Packages![i], errors) is { } package)
+            {
+                ValidatePackage($"body.packages[{i}]", package, errors);
+            }
         }
 
         for (var i = 0; i < (server.Remotes?.Count ?? 0); i++)
         {
-            ValidateRemote($"body.remotes[{i}]", server.Remotes![i], allowNonPublicRemotes, errors);
+            if (Present($"body.remotes[{i}]", server.Remotes![i], errors) is { } remote)
+            {
+                ValidateRemote($"body.remotes[{i}]", remote, allowNonPublicRemotes, errors);
+            }
         }
 
         ValidatePublisherMeta(server.Meta, errors);
         return errors;
+    }
+
+    // JSON arrays may hold null even where the model's element type is not nullable.
+    private static T? Present<T>(string at, T? item, List<FieldError> errors) where T : class
+    {
+        if (item is null)
+        {
+            errors.Add(new(at, "expected object, got null"));
+        }
+
+        return item;
     }
 
     /// <summary>Keeps only the publisher-provided extension; registries own every other <c>_meta</c> key.</summary>
@@ -159,7 +179,7 @@ public static partial class ServerJsonValidator
         }
     }
 
-    private static void ValidateVersion(string at, string? version, bool required, List<FieldError> errors)
+    private static void ValidateVersion(string at, string? version, bool required, List<FieldError> errors, bool addressable = false)
     {
         if (version is null)
         {
@@ -182,6 +202,10 @@ public static partial class ServerJsonValidator
         else if (VersionRules.Check(version) is { } problem)
         {
             errors.Add(new(at, problem, version));
+        }
+        else if (addressable && VersionRules.CheckAddressable(version) is { } unaddressable)
+        {
+            errors.Add(new(at, unaddressable, version));
         }
     }
 
@@ -219,7 +243,11 @@ public static partial class ServerJsonValidator
             return;
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        if (url.Length > MaxUrlLength)
+        {
+            errors.Add(new(at, $"expected length <= {MaxUrlLength}"));
+        }
+        else if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
         {
             errors.Add(new(at, $"{label} must be absolute (include scheme): {url}", url));
         }
@@ -233,8 +261,12 @@ public static partial class ServerJsonValidator
     {
         for (var i = 0; i < (icons?.Count ?? 0); i++)
         {
-            var icon = icons![i];
             var at = $"body.icons[{i}]";
+            if (Present(at, icons![i], errors) is not { } icon)
+            {
+                continue;
+            }
+
             if (string.IsNullOrEmpty(icon.Src))
             {
                 errors.Add(new(at, "expected required property src to be present"));
@@ -255,7 +287,11 @@ public static partial class ServerJsonValidator
 
             for (var s = 0; s < (icon.Sizes?.Count ?? 0); s++)
             {
-                if (!IconSize().IsMatch(icon.Sizes![s]))
+                if (icon.Sizes![s] is null)
+                {
+                    errors.Add(new($"{at}.sizes[{s}]", "expected string, got null"));
+                }
+                else if (!IconSize().IsMatch(icon.Sizes[s]))
                 {
                     errors.Add(new($"{at}.sizes[{s}]", @"expected string to match pattern ^(\d+x\d+|any)$", icon.Sizes[s]));
                 }
@@ -299,7 +335,7 @@ public static partial class ServerJsonValidator
         ValidateArguments(at + ".packageArguments", package.PackageArguments, errors);
         for (var i = 0; i < (package.EnvironmentVariables?.Count ?? 0); i++)
         {
-            if (string.IsNullOrEmpty(package.EnvironmentVariables![i].Name))
+            if (Present($"{at}.environmentVariables[{i}]", package.EnvironmentVariables![i], errors) is { } variable && string.IsNullOrEmpty(variable.Name))
             {
                 errors.Add(new($"{at}.environmentVariables[{i}]", "expected required property name to be present"));
             }
@@ -321,6 +357,9 @@ public static partial class ServerJsonValidator
                 break;
             case "streamable-http" or "sse" when string.IsNullOrEmpty(transport.Url):
                 errors.Add(new(at + ".transport.url", $"url is required for {transport.Type} transport type"));
+                break;
+            case "streamable-http" or "sse" when transport.Url?.Length > MaxUrlLength:
+                errors.Add(new(at + ".transport.url", $"expected length <= {MaxUrlLength}"));
                 break;
             case "streamable-http" or "sse":
                 var known = PackageVariables(package);
@@ -345,8 +384,12 @@ public static partial class ServerJsonValidator
     {
         for (var i = 0; i < (arguments?.Count ?? 0); i++)
         {
-            var arg = arguments![i];
             var here = $"{at}[{i}]";
+            if (Present(here, arguments![i], errors) is not { } arg)
+            {
+                continue;
+            }
+
             if (arg.Type is not ("positional" or "named"))
             {
                 errors.Add(new(here + ".type", "expected value to be one of \"positional, named\"", arg.Type));
@@ -392,6 +435,12 @@ public static partial class ServerJsonValidator
             return;
         }
 
+        if (remote.Url.Length > MaxUrlLength)
+        {
+            errors.Add(new(at + ".url", $"expected length <= {MaxUrlLength}"));
+            return;
+        }
+
         var known = remote.Variables?.Keys.ToHashSet() ?? [];
         var unknown = TemplateVariables(remote.Url).Where(v => !known.Contains(v)).ToList();
         if (unknown.Count > 0)
@@ -425,7 +474,19 @@ public static partial class ServerJsonValidator
         }
 
         // Measured as compact UTF-8 JSON (non-ASCII text is not \u-escaped), like the official registry.
-        var size = Encoding.UTF8.GetByteCount(JsonSerializer.Serialize(provided, ServerJsonSerializer.Options));
+        string compact;
+        try
+        {
+            compact = JsonSerializer.Serialize(provided, ServerJsonSerializer.Options);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            // A lone surrogate (\ud800) parses but cannot be written back as JSON text.
+            errors.Add(new(at, "contains a string that is not valid Unicode (an unpaired surrogate)"));
+            return;
+        }
+
+        var size = Encoding.UTF8.GetByteCount(compact);
         if (size > MaxPublisherMetaBytes)
         {
             errors.Add(new(at, $"_meta.io.modelcontextprotocol.registry/publisher-provided extension exceeds 4KB limit ({size} bytes)"));

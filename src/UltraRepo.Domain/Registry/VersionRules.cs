@@ -35,6 +35,28 @@ public static partial class VersionRules
         return version is not null && LooksLikeRange(version) ? $"version must be a specific version, not a range: \"{version}\"" : null;
     }
 
+    /// <summary>
+    /// Returns why a server version could not be addressed in a URL or gateway pin, or null. Stricter
+    /// than the official registry: a version is one path segment (<c>/versions/{version}</c>) and must
+    /// not be mistaken for the <c>latest</c> alias.
+    /// </summary>
+    public static string? CheckAddressable(string version)
+    {
+        if (version.Equals("latest", StringComparison.OrdinalIgnoreCase))
+        {
+            return "version string 'latest' is reserved (in any letter case) and cannot be used";
+        }
+
+        if (version.Contains('/'))
+        {
+            return "version cannot contain '/'";
+        }
+
+        return version.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
+            ? "version cannot contain whitespace or control characters"
+            : null;
+    }
+
     public static bool LooksLikeRange(string version)
     {
         var trimmed = version.Trim();

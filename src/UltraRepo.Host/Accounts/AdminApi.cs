@@ -24,7 +24,7 @@ public static partial class AdminApi
     public sealed record GrantRequest(string? Handle, string? Namespace);
     public sealed record GrantResponse(Guid Id, string Handle, string Namespace, DateTime CreatedAt);
 
-    [GeneratedRegex("^[a-zA-Z0-9.-]+$")]
+    [GeneratedRegex("^[a-zA-Z0-9.-]+\\z")]
     private static partial Regex NamespacePattern();
 
     private static async Task<Results<Created<GrantResponse>, ProblemHttpResult>> Grant(

@@ -29,7 +29,7 @@ public static partial class GatewaySettingsApi
     public sealed record SettingsRequest(string? Tokenizer, CredentialDocument? Credential, bool? RemoveCredential);
     public sealed record SettingsResponse(string Server, string Tokenizer, string? CredentialHeader, bool CredentialConfigured, string GatewayUrl);
 
-    [GeneratedRegex("^[A-Za-z0-9-]{1,100}$")]
+    [GeneratedRegex("^[A-Za-z0-9-]{1,100}\\z")]
     private static partial Regex HeaderName();
 
     private static readonly string[] ReservedHeaders = ["host", "content-length", "content-type", "transfer-encoding", "connection", "mcp-session-id", "mcp-protocol-version", "last-event-id", "accept"];

@@ -25,10 +25,13 @@ public sealed class UpstreamGuard(IOptions<RegistryOptions> registry, IOptions<G
         handler.ConnectCallback = ConnectAsync;
     }
 
-    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    private ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct) =>
+        ConnectPublicAsync(context, resolver, registry.Value.AllowPrivateRemotes
+            || (context.InitialRequestMessage.Options.TryGetValue(AllowLoopback, out var loopback) && loopback), ct);
+
+    /// <summary>A <see cref="SocketsHttpHandler.ConnectCallback"/> that refuses non-public addresses after DNS (also used by the registry importer).</summary>
+    public static async ValueTask<Stream> ConnectPublicAsync(SocketsHttpConnectionContext context, IUpstreamResolver resolver, bool allowPrivate, CancellationToken ct)
     {
-        var allowPrivate = registry.Value.AllowPrivateRemotes
-            || (context.InitialRequestMessage.Options.TryGetValue(AllowLoopback, out var loopback) && loopback);
         var addresses = IPAddress.TryParse(context.DnsEndPoint.Host.Trim('[', ']'), out var literal)
             ? [literal]
             : await resolver.ResolveAsync(context.DnsEndPoint.Host, ct);

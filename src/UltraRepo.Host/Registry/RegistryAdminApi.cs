@@ -41,5 +41,9 @@ public static class RegistryAdminApi
         {
             return Problems.Create(StatusCodes.Status502BadGateway, "Bad Gateway", $"the upstream registry failed: {e.Message}", []);
         }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return Problems.Create(StatusCodes.Status504GatewayTimeout, "Gateway Timeout", $"the upstream registry did not answer within {RegistryImporter.PageTimeout.TotalSeconds:0} s", []);
+        }
     }
 }

@@ -14,7 +14,11 @@ public sealed class RegistryCache(IOutputCacheStore store)
     public const string Tag = "registry";
     public static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(10);
 
-    public static void Configure(OutputCacheOptions options, bool enabled) =>
+    public static void Configure(OutputCacheOptions options, bool enabled)
+    {
+        // Server names and versions are case-sensitive (com.x/Tool and com.x/tool are two servers),
+        // so the cache key must keep the path's case or one would be served the other's document.
+        options.UseCaseSensitivePaths = true;
         options.AddPolicy(Policy, b =>
         {
             b.Expire(Lifetime).SetVaryByQuery("*").Tag(Tag);
@@ -23,6 +27,7 @@ public sealed class RegistryCache(IOutputCacheStore store)
                 b.NoCache();
             }
         });
+    }
 
     /// <summary>Raised after any write to the registry, its listings or their pricing (e.g. the gateway reloads its routes).</summary>
     public event Action? Changed;

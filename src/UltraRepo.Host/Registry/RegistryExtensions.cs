@@ -1,4 +1,7 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using UltraRepo.Catalog;
+using UltraRepo.Gateway;
 using UltraRepo.Pricing;
 
 namespace UltraRepo.Registry;
@@ -27,7 +30,20 @@ public static class RegistryExtensions
         builder.Services.AddScoped<RegistryQueries>();
         builder.Services.AddScoped<RegistryImporter>();
         builder.Services.AddScoped<PricingCatalog>();
-        builder.Services.AddHttpClient(nameof(RegistryImporter), c => c.Timeout = TimeSpan.FromSeconds(60));
+        builder.Services.TryAddSingleton<IUpstreamResolver, DnsUpstreamResolver>();
+        // The importer fetches admin-given URLs: like the gateway, it connects (redirects included) only
+        // to public addresses after DNS, unless ULTRAREPO_ALLOW_PRIVATE_UPSTREAMS is set.
+        builder.Services.AddHttpClient(nameof(RegistryImporter), c => c.Timeout = RegistryImporter.PageTimeout)
+            .ConfigurePrimaryHttpMessageHandler(sp =>
+            {
+                var resolver = sp.GetRequiredService<IUpstreamResolver>();
+                var allowPrivate = sp.GetRequiredService<IOptions<RegistryOptions>>().Value.AllowPrivateRemotes;
+                return new SocketsHttpHandler
+                {
+                    MaxAutomaticRedirections = 5,
+                    ConnectCallback = (context, ct) => UpstreamGuard.ConnectPublicAsync(context, resolver, allowPrivate, ct),
+                };
+            });
         return builder;
     }
 

@@ -25,6 +25,14 @@ public sealed class RegistryImporter(MarketplaceDb db, PublishServer publisher, 
     public const string Updated = "updated";
     public const string Rejected = "rejected";
 
+    /// <summary>An upstream import reads at most this many pages of 100 (a registry that never ends its cursor chain stops here).</summary>
+    public const int MaxPages = 1000;
+
+    public static readonly TimeSpan PageTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Same cap as <c>PATCH …/status</c>.</summary>
+    public const int MaxStatusMessageLength = 500;
+
     public async Task<ImportReport> ImportAsync(Stream listResponse, CancellationToken ct)
     {
         using var document = await JsonDocument.ParseAsync(listResponse, cancellationToken: ct);
@@ -39,7 +47,16 @@ public sealed class RegistryImporter(MarketplaceDb db, PublishServer publisher, 
         var entries = new List<ImportedEntry>();
         foreach (var item in items)
         {
-            entries.Add(await ImportOneAsync(item, ct));
+            try
+            {
+                entries.Add(await ImportOneAsync(item, ct));
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+            {
+                // One entry the store cannot take (e.g. text that cannot be written back as JSON) is rejected; the run goes on.
+                var server = item.ValueKind == JsonValueKind.Object && item.TryGetProperty("server", out var s) ? s : default;
+                entries.Add(new(Text(server, "name"), Text(server, "version"), Rejected, [new("server", e.Message)]));
+            }
         }
 
         await cache.InvalidateAsync(ct);
@@ -74,6 +91,11 @@ public sealed class RegistryImporter(MarketplaceDb db, PublishServer publisher, 
         }
 
         var upstream = UpstreamMeta.Read(item);
+        if (upstream.StatusMessage?.Length > MaxStatusMessageLength)
+        {
+            return new(server.Name, server.Version, Rejected, [new("_meta.io.modelcontextprotocol.registry/official.statusMessage", $"expected length <= {MaxStatusMessageLength}")]);
+        }
+
         var normalized = ServerJsonValidator.Normalize(server);
         var existing = await db.RegistryEntries.FirstOrDefaultAsync(e => e.ServerName == normalized.Name && e.Version == normalized.Version, ct);
         if (existing is null)
@@ -159,8 +181,9 @@ public sealed class RegistryImporter(MarketplaceDb db, PublishServer publisher, 
         var client = http.CreateClient(nameof(RegistryImporter));
         var items = new List<JsonElement>();
         string? cursor = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         var baseUrl = registry.ToString().TrimEnd('/');
-        do
+        for (var pages = 0; pages < MaxPages; pages++)
         {
             var url = $"{baseUrl}/v0.1/servers?limit=100" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor));
             using var response = await client.GetAsync(url, ct);
@@ -171,12 +194,12 @@ public sealed class RegistryImporter(MarketplaceDb db, PublishServer publisher, 
             cursor = page.RootElement.TryGetProperty("metadata", out var meta) && meta.TryGetProperty("nextCursor", out var next) && next.ValueKind == JsonValueKind.String
                 ? next.GetString()
                 : null;
-            if (items.Count == before)
+            // Stop when a page adds nothing, the chain ends, or the upstream repeats a cursor (it would loop forever).
+            if (items.Count == before || string.IsNullOrEmpty(cursor) || !seen.Add(cursor))
             {
                 break;
             }
         }
-        while (!string.IsNullOrEmpty(cursor));
 
         return items;
     }

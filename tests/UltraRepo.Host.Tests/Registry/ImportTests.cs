@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using UltraRepo.Host.Tests.Infrastructure;
 
 namespace UltraRepo.Host.Tests.Registry;
@@ -83,6 +86,77 @@ public abstract class ImportTests(Provider provider) : IAsyncLifetime
         var response = await admin.Api.PostAsync("/api/admin/registry/import", new StringContent("{\"items\":[]}", System.Text.Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Import_BadEntries_AreRejectedWithReasonsAndTheRunContinues()
+    {
+        var admin = await _app.CreateAdminAsync();
+        var longMessage = new string('x', 600);
+        var body = "{\"servers\":["
+            + "{\"server\":{\"name\":\"io.github.imp/hw1\",\"description\":\"d\",\"version\":\"1.0.0\"}},"
+            + "{\"server\":{\"name\":\"io.github.imp/hw2\",\"description\":\"d\",\"version\":\"1.0.0\",\"remotes\":[null]}},"
+            + "{\"server\":{\"name\":\"io.github.imp/hw3\",\"description\":\"d\",\"version\":\"1.0.0\",\"_meta\":{\"io.modelcontextprotocol.registry/publisher-provided\":{\"a\":\"\\ud800\"}}}},"
+            + "{\"server\":{\"name\":\"io.github.imp/hw4\",\"description\":\"d\",\"version\":\"1.0.0\"},\"_meta\":{\"io.modelcontextprotocol.registry/official\":{\"status\":\"deprecated\",\"statusMessage\":\"" + longMessage + "\"}}},"
+            + "{\"server\":{\"name\":\"io.github.imp/hw5\",\"description\":\"d\",\"version\":\"1.0.0\"}}"
+            + "]}";
+
+        var response = await admin.Api.PostAsync("/api/admin/registry/import", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var report = await response.ReadJsonAsync();
+        Assert.Equal(2, (int)report["imported"]!);
+        Assert.Equal(3, (int)report["rejected"]!);
+        var rejected = report["entries"]!.AsArray().Where(e => (string?)e!["result"] == "rejected").ToList();
+        Assert.Equal(["io.github.imp/hw2", "io.github.imp/hw3", "io.github.imp/hw4"], rejected.Select(e => (string?)e!["name"]));
+        Assert.All(rejected, e => Assert.NotEmpty(e!["reasons"]!.AsArray()));
+        Assert.Equal("body.remotes[0]", (string?)rejected[0]!["reasons"]![0]!["location"]);
+    }
+
+    [Fact]
+    public async Task Import_UpstreamRepeatingItsCursor_StopsInsteadOfLooping()
+    {
+        await using var app = new MarketplaceApp(provider, s => s["ULTRAREPO_ALLOW_PRIVATE_UPSTREAMS"] = "true");
+        var admin = await app.CreateAdminAsync();
+        var pages = 0;
+        await using var upstream = await StubRegistryAsync(() =>
+        {
+            Interlocked.Increment(ref pages);
+            return "{\"servers\":[{\"server\":{\"name\":\"io.github.imp/loop\",\"description\":\"d\",\"version\":\"1.0.0\"}}],\"metadata\":{\"nextCursor\":\"same\"}}";
+        });
+
+        var response = await admin.Api.PostAsync("/api/admin/registry/import?url=" + Uri.EscapeDataString(upstream.Urls.First()), null);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, pages);
+    }
+
+    [Fact]
+    public async Task Import_LoopbackUpstream_IsRefusedWithoutConnecting()
+    {
+        var admin = await _app.CreateAdminAsync();
+        var pages = 0;
+        await using var upstream = await StubRegistryAsync(() =>
+        {
+            Interlocked.Increment(ref pages);
+            return "{\"servers\":[]}";
+        });
+
+        var response = await admin.Api.PostAsync("/api/admin/registry/import?url=" + Uri.EscapeDataString(upstream.Urls.First()), null);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("private, loopback or link-local", (string?)(await response.ReadJsonAsync())["detail"]);
+        Assert.Equal(0, pages);
+    }
+
+    private static async Task<WebApplication> StubRegistryAsync(Func<string> page)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var stub = builder.Build();
+        stub.MapGet("/v0.1/servers", () => Results.Text(page(), "application/json"));
+        await stub.StartAsync();
+        return stub;
     }
 
     [Fact]

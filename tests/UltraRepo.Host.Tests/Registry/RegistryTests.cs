@@ -120,6 +120,92 @@ public abstract class RegistryTests(Provider provider) : IAsyncLifetime
         Assert.Equal("body.version", (string?)(await response.ReadJsonAsync())["errors"]![0]!["location"]);
     }
 
+    private const string Pkg = "{\"registryType\":\"npm\",\"identifier\":\"x\",\"version\":\"1.0.0\",\"transport\":{\"type\":\"stdio\"}";
+
+    [Theory]
+    [InlineData("\"remotes\":[null]", "body.remotes[0]")]
+    [InlineData("\"packages\":[null]", "body.packages[0]")]
+    [InlineData("\"icons\":[null]", "body.icons[0]")]
+    [InlineData("\"icons\":[{\"src\":\"https://a.example.com/i.png\",\"sizes\":[null]}]", "body.icons[0].sizes[0]")]
+    [InlineData("\"packages\":[" + Pkg + ",\"runtimeArguments\":[null]}]", "body.packages[0].runtimeArguments[0]")]
+    [InlineData("\"packages\":[" + Pkg + ",\"packageArguments\":[null]}]", "body.packages[0].packageArguments[0]")]
+    [InlineData("\"packages\":[" + Pkg + ",\"environmentVariables\":[null]}]", "body.packages[0].environmentVariables[0]")]
+    public async Task Publish_NullArrayElement_Returns422NamingTheElement(string fragment, string location)
+    {
+        var alice = await _app.CreateUserAsync("alice");
+
+        var response = await alice.Api.PostAsync("/v0.1/publish", RawJson("{\"name\":\"com.ultrarepo.alice/n1\",\"description\":\"d\",\"version\":\"1.0.0\"," + fragment + "}"));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Contains(location, (await response.ReadJsonAsync())["errors"]!.AsArray().Select(e => (string?)e!["location"]));
+        Assert.Equal(HttpStatusCode.NotFound, (await _app.CreateClient().GetAsync($"/v0.1/servers/{Encode("com.ultrarepo.alice/n1")}/versions")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Publish_LoneSurrogateInPublisherMeta_Returns422()
+    {
+        var alice = await _app.CreateUserAsync("alice");
+
+        var response = await alice.Api.PostAsync("/v0.1/publish", RawJson("{\"name\":\"com.ultrarepo.alice/meta3\",\"description\":\"d\",\"version\":\"1.0.0\",\"_meta\":{\"io.modelcontextprotocol.registry/publisher-provided\":{\"a\":\"\\ud800\"}}}"));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Equal("body._meta.io.modelcontextprotocol.registry/publisher-provided", (string?)(await response.ReadJsonAsync())["errors"]![0]!["location"]);
+    }
+
+    [Fact]
+    public async Task Publish_RemoteUrlLongerThan2048_Returns422()
+    {
+        var alice = await _app.CreateUserAsync("alice");
+
+        var response = await PublishAsync(alice, Server("com.ultrarepo.alice/url", remotes: new[] { new { type = "streamable-http", url = "https://x.example.com/" + new string('a', 100_000) } }));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Equal("body.remotes[0].url", (string?)(await response.ReadJsonAsync())["errors"]![0]!["location"]);
+    }
+
+    [Theory]
+    [InlineData("com.ultrarepo.alice/xy\n", null, "body.name")]
+    [InlineData("com.ultrarepo.alice/ver", "1/2", "body.version")]
+    [InlineData("com.ultrarepo.alice/ver", "LATEST", "body.version")]
+    [InlineData("com.ultrarepo.alice/ver", "latest ", "body.version")]
+    [InlineData("com.ultrarepo.alice/ver", "1.0.0 ", "body.version")]
+    [InlineData("com.ultrarepo.alice/ver", "1.0.0\n", "body.version")]
+    [InlineData("com.ultrarepo.alice/ver", "1.0.0\u0000", "body.version")]
+    public async Task Publish_UnaddressableNameOrVersion_Returns422NamingTheField(string name, string? version, string location)
+    {
+        var alice = await _app.CreateUserAsync("alice");
+
+        var response = await PublishAsync(alice, Server(name, version ?? "1.0.0"));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Equal(location, (string?)(await response.ReadJsonAsync())["errors"]![0]!["location"]);
+    }
+
+    [Fact]
+    public async Task Publish_TrailingNewlineInPatternFields_Returns422()
+    {
+        var alice = await _app.CreateUserAsync("alice");
+        var server = new Dictionary<string, object>
+        {
+            ["$schema"] = "https://static.modelcontextprotocol.io/schemas/2025-10-17/server.schema.json\n",
+            ["name"] = "com.ultrarepo.alice/nl",
+            ["description"] = "d",
+            ["version"] = "1.0.0",
+            ["repository"] = new { url = "https://github.com/a/b\n", source = "github" },
+            ["icons"] = new[] { new { src = "https://a.example.com/i.png", sizes = new[] { "16x16\n" } } },
+        };
+
+        var response = await PublishAsync(alice, server);
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var locations = (await response.ReadJsonAsync())["errors"]!.AsArray().Select(e => (string?)e!["location"]).ToList();
+        Assert.Contains("body.$schema", locations);
+        Assert.Contains("body.repository.url", locations);
+        Assert.Contains("body.icons[0].sizes[0]", locations);
+    }
+
+    private static StringContent RawJson(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
     [Fact]
     public async Task Publish_PrivateRemote_IsRefusedAsSsrf()
     {
@@ -364,6 +450,22 @@ public abstract class RegistryTests(Provider provider) : IAsyncLifetime
         (await PublishAsync(alice, Server("com.ultrarepo.alice/second"))).EnsureSuccessStatusCode();
 
         Assert.Equal(2, Ids((await client.GetFromJsonAsync<JsonNode>("/v0.1/servers"))!).Count);
+    }
+
+    [Fact]
+    public async Task CachedRead_NamesDifferingOnlyInCase_EachGetTheirOwnDocument()
+    {
+        var alice = await _app.CreateUserAsync("alice");
+        (await PublishAsync(alice, Server("com.ultrarepo.alice/Upper2", description: "capital"))).EnsureSuccessStatusCode();
+        (await PublishAsync(alice, Server("com.ultrarepo.alice/upper2", description: "small"))).EnsureSuccessStatusCode();
+        var client = _app.CreateClient();
+
+        // Both reads fall within the cache lifetime: the first fills the cache, the second must not hit it.
+        var capital = await client.GetFromJsonAsync<JsonNode>($"/v0.1/servers/{Encode("com.ultrarepo.alice/Upper2")}/versions/latest");
+        var small = await client.GetFromJsonAsync<JsonNode>($"/v0.1/servers/{Encode("com.ultrarepo.alice/upper2")}/versions/latest");
+
+        Assert.Equal("capital", (string?)capital!["server"]!["description"]);
+        Assert.Equal("small", (string?)small!["server"]!["description"]);
     }
 
     [Fact]
