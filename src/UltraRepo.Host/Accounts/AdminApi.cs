@@ -56,8 +56,10 @@ public static partial class AdminApi
 
     private static async Task<Ok<GrantResponse[]>> List(MarketplaceDb db, CancellationToken ct) =>
         TypedResults.Ok(await db.NamespaceGrants.AsNoTracking()
-            .Join(db.Users, g => g.UserId, u => u.Id, (g, u) => new GrantResponse(g.Id, u.Handle, g.Namespace, g.CreatedAt))
-            .OrderBy(g => g.Namespace)
+            .Join(db.Users, g => g.UserId, u => u.Id, (g, u) => new { Grant = g, u.Handle })
+            // Order before projecting: EF cannot translate an ORDER BY on a constructed record's property.
+            .OrderBy(x => x.Grant.Namespace).ThenBy(x => x.Handle)
+            .Select(x => new GrantResponse(x.Grant.Id, x.Handle, x.Grant.Namespace, x.Grant.CreatedAt))
             .ToArrayAsync(ct));
 
     private static async Task<Results<NoContent, ProblemHttpResult>> Revoke(Guid id, MarketplaceDb db, CancellationToken ct)

@@ -30,6 +30,13 @@ public static class KeysApi
             return Problems.Validation("body.name", "name is required and at most 100 characters", request.Name);
         }
 
+        // Names are shown back in lists and consoles: no control, line-breaking or invisible formatting characters
+        // (escape sequences, CR/LF, bidi overrides, zero-width).
+        if (name.Any(IsInvisibleOrControl))
+        {
+            return Problems.Validation("body.name", "name must not contain control, line-break or invisible formatting characters");
+        }
+
         var secret = ApiKeySecrets.NewKey();
         var key = new ApiKey
         {
@@ -43,6 +50,10 @@ public static class KeysApi
         await db.SaveChangesAsync(ct);
         return TypedResults.Created($"/api/keys/{key.Id}", new CreatedKey(key.Id, key.Name, secret, key.Prefix, key.CreatedAt));
     }
+
+    private static bool IsInvisibleOrControl(char c) =>
+        char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Control or System.Globalization.UnicodeCategory.Format
+            or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator;
 
     private static async Task<Ok<KeySummary[]>> List(ClaimsPrincipal principal, MarketplaceDb db, CancellationToken ct)
     {

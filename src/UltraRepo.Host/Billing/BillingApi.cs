@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Claims;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using UltraRepo.Accounts;
@@ -10,7 +11,7 @@ using UltraRepo.Http;
 
 namespace UltraRepo.Billing;
 
-public static class BillingApi
+public static partial class BillingApi
 {
     public static IEndpointRouteBuilder MapBillingApi(this IEndpointRouteBuilder app)
     {
@@ -171,11 +172,15 @@ public static class BillingApi
             Money.Format(paid.Where(p => p.Currency == c).Sum(p => p.Amount), c))).ToArray());
     }
 
+    /// <summary><c>\z</c>, not <c>$</c>: a trailing newline must not match.</summary>
+    [GeneratedRegex(@"\Aacct_[A-Za-z0-9]{1,94}\z")]
+    private static partial Regex StripeAccountId();
+
     private static async Task<Results<NoContent, ProblemHttpResult>> SetPayoutAccount(PayoutAccountRequest request, ClaimsPrincipal caller, MarketplaceDb db, CancellationToken ct)
     {
-        if (request.StripeAccountId is not { Length: > 5 and < 100 } id || !id.StartsWith("acct_", StringComparison.Ordinal))
+        if (request.StripeAccountId is not { } id || !StripeAccountId().IsMatch(id))
         {
-            return Problems.Validation("body.stripeAccountId", "a Stripe Connect account id such as acct_1Nv0…", request.StripeAccountId);
+            return Problems.Validation("body.stripeAccountId", "a Stripe Connect account id: acct_ followed by 1 to 94 ASCII letters or digits, such as acct_1Nv0…", request.StripeAccountId);
         }
 
         var publisherId = caller.GetUserId();
@@ -208,11 +213,18 @@ public static class BillingApi
         return TypedResults.Ok(await close.CloseAsync(period!, ct));
     }
 
-    private static async Task<Results<Ok<PayoutSummary>, ProblemHttpResult>> Payouts(PayoutRun run, CancellationToken ct, string? period = null)
+    private static async Task<Results<Ok<PayoutSummary>, ProblemHttpResult>> Payouts(PayoutRun run, TimeProvider clock, CancellationToken ct, string? period = null)
     {
-        if (!CloseBillingPeriod.IsPeriod(period))
+        if (!CalendarQuery.TryMonth(period, out var start))
         {
             return Problems.Validation("query.period", "period must be " + CalendarQuery.MonthRule, period);
+        }
+
+        // A run pays the whole balance under the period's name: a month still running (or not begun) would take
+        // earnings that belong to later months and leave the real month's run with nothing to pay.
+        if (clock.GetUtcNow().UtcDateTime < start.AddMonths(1))
+        {
+            return Problems.Validation("query.period", $"{period} has not ended yet; payouts are run for past months only", period);
         }
 
         return TypedResults.Ok(await run.RunAsync(period!, ct));

@@ -169,6 +169,19 @@ internal sealed partial class MeteringStep(
 
         var rest = http.GetRouteValue("rest")?.ToString() ?? "";
         var request = new MeteredRequest(http, listing, upstream, key, now, started);
+        if (UnsendableHeader(http.Request.Headers) is { } header)
+        {
+            // The upstream client would refuse to send it and the failure would read as the publisher's outage.
+            await GatewayErrors.WriteAsync(http, 400, GatewayErrors.InvalidRequest,
+                $"Invalid Request: the {header} header must be printable ASCII", data: new { header });
+            if (http.Request.Method == "POST")
+            {
+                await RecordRefusalAsync(request, null, UsageOutcome.RpcError, 400, null, CancellationToken.None);
+            }
+
+            return;
+        }
+
         switch (http.Request.Method)
         {
             case "POST" when upstream.TransportType == "sse" && rest == "message":
@@ -191,6 +204,32 @@ internal sealed partial class MeteringStep(
                 await GatewayErrors.WriteAsync(http, 405, GatewayErrors.InvalidRequest, "the gateway accepts POST, GET and DELETE on the server's URL");
                 break;
         }
+    }
+
+    /// <summary>
+    /// The first forwarded request header whose value is not visible ASCII, space or tab (e.g. a raw 0xFF in
+    /// Mcp-Name, Last-Event-ID or Mcp-Session-Id), or null. Headers the gateway strips anyway are not checked.
+    /// </summary>
+    private static string? UnsendableHeader(IHeaderDictionary headers)
+    {
+        foreach (var (name, values) in headers)
+        {
+            if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("Cookie", StringComparison.OrdinalIgnoreCase)
+                || name.Equals("Origin", StringComparison.OrdinalIgnoreCase) || name.Equals("Accept-Encoding", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            foreach (var value in values)
+            {
+                if (value is not null && value.Any(c => c is not ('\t' or (>= ' ' and <= '~'))))
+                {
+                    return name;
+                }
+            }
+        }
+
+        return null;
     }
 
     private async Task ForwardPostAsync(MeteredRequest r, Func<Task> next)

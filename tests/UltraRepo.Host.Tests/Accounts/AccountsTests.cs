@@ -182,6 +182,33 @@ public sealed class AccountsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await owner.Api.GetAsync("/api/me")).StatusCode);
     }
 
+    [Theory]
+    [InlineData("a\u0000b")]
+    [InlineData("\u001b[31mred")]
+    [InlineData("laptop\r\nX-Injected: 1")]
+    [InlineData("\u202eevil")]
+    [InlineData("zero\u200bwidth")]
+    [InlineData("line\u2028break")]
+    public async Task CreateKey_NameWithControlOrInvisibleCharacters_Returns400NamingName(string name)
+    {
+        var user = await _app.CreateUserAsync("kim");
+
+        var response = await user.Cookies.PostAsJsonAsync("/api/keys", new { name });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("body.name", (string?)(await response.ReadJsonAsync())["errors"]![0]!["location"]);
+    }
+
+    [Theory]
+    [InlineData("laptop – café ☕", HttpStatusCode.Created)]
+    [InlineData("x", HttpStatusCode.Created)]
+    public async Task CreateKey_PrintableUnicodeName_IsAccepted(string name, HttpStatusCode expected)
+    {
+        var user = await _app.CreateUserAsync("lena");
+
+        Assert.Equal(expected, (await user.Cookies.PostAsJsonAsync("/api/keys", new { name })).StatusCode);
+    }
+
     [Fact]
     public async Task AdminEndpoints_RefuseNonAdmins()
     {

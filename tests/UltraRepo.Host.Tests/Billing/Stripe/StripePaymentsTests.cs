@@ -362,6 +362,7 @@ public abstract class StripePaymentsTests(Provider provider) : IAsyncLifetime
         await BuyAsync("pi_test_payout");
         Assert.Equal(HttpStatusCode.NoContent, (await _bed.Publisher.Api.PutAsJsonAsync("/api/publisher/payout-account", new { stripeAccountId = "acct_1StandInAlice" })).StatusCode);
         var publisherId = await _bed.UserIdAsync(_bed.Publisher);
+        _bed.App.Clock.SetUtcNow(new DateTimeOffset(2026, 12, 1, 3, 0, 0, TimeSpan.Zero)); // payouts are for ended months
 
         var run = await (await _admin.Api.PostAsync("/api/admin/billing/payouts?period=2026-11", null)).ReadJsonAsync();
 
@@ -397,6 +398,7 @@ public abstract class StripePaymentsTests(Provider provider) : IAsyncLifetime
     public async Task PayoutRun_WithoutPayoutAccount_SendsNothingAndStaysPending()
     {
         await BuyAsync("pi_test_no_account");
+        _bed.App.Clock.SetUtcNow(new DateTimeOffset(2026, 12, 1, 3, 0, 0, TimeSpan.Zero)); // payouts are for ended months
 
         var run = await (await _admin.Api.PostAsync("/api/admin/billing/payouts?period=2026-11", null)).ReadJsonAsync();
 
