@@ -206,12 +206,16 @@ internal sealed partial class MeteringStep(
         }
     }
 
+    private static readonly System.Buffers.SearchValues<char> SendableHeaderChars =
+        System.Buffers.SearchValues.Create("\t" + string.Concat(Enumerable.Range(' ', '~' - ' ' + 1).Select(c => (char)c)));
+
     /// <summary>
     /// The first forwarded request header whose value is not visible ASCII, space or tab (e.g. a raw 0xFF in
     /// Mcp-Name, Last-Event-ID or Mcp-Session-Id), or null. Headers the gateway strips anyway are not checked.
     /// </summary>
     private static string? UnsendableHeader(IHeaderDictionary headers)
     {
+        // Checked on every request: a span search, no per-character delegate.
         foreach (var (name, values) in headers)
         {
             if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase) || name.Equals("Cookie", StringComparison.OrdinalIgnoreCase)
@@ -222,7 +226,7 @@ internal sealed partial class MeteringStep(
 
             foreach (var value in values)
             {
-                if (value is not null && value.Any(c => c is not ('\t' or (>= ' ' and <= '~'))))
+                if (value is not null && value.AsSpan().ContainsAnyExcept(SendableHeaderChars))
                 {
                     return name;
                 }
