@@ -200,7 +200,7 @@ public static partial class BillingApi
 
     private static async Task<Results<Ok<CloseSummary>, ProblemHttpResult>> Close(CloseBillingPeriod close, CancellationToken ct, string? period = null)
     {
-        if (!CloseBillingPeriod.IsPeriod(period))
+        if (!CalendarQuery.TryMonth(period, out _))
         {
             return Problems.Validation("query.period", "period must be " + CalendarQuery.MonthRule, period);
         }
@@ -232,7 +232,7 @@ public static partial class BillingApi
 
     private static async Task<Results<Ok<IReadOnlyList<ReconciliationReport>>, ProblemHttpResult>> Reconcile(Reconciliation reconciliation, CancellationToken ct, string? period = null)
     {
-        if (!CloseBillingPeriod.IsPeriod(period))
+        if (!CalendarQuery.TryMonth(period, out _))
         {
             return Problems.Validation("query.period", "period must be " + CalendarQuery.MonthRule, period);
         }

@@ -6,7 +6,6 @@ using Microsoft.Extensions.Options;
 using UltraRepo.Data;
 using UltraRepo.Domain.Billing;
 using UltraRepo.Domain.Pricing;
-using UltraRepo.Http;
 using UltraRepo.Pricing;
 
 namespace UltraRepo.Billing;
@@ -28,9 +27,6 @@ public sealed class CloseBillingPeriod(
 
     public static DateTime Start(string period) =>
         DateTime.SpecifyKind(DateTime.ParseExact(period, "yyyy-MM", CultureInfo.InvariantCulture), DateTimeKind.Utc);
-
-    /// <summary>Whether <paramref name="text"/> is a month that may be closed, reported on or paid out (see <see cref="CalendarQuery"/>).</summary>
-    public static bool IsPeriod(string? text) => CalendarQuery.TryMonth(text, out _);
 
     /// <summary>Whether the month's grace period has passed, so it may be closed.</summary>
     public bool IsClosable(string period) => clock.GetUtcNow().UtcDateTime >= Start(period).AddMonths(1) + options.Value.GracePeriod;
