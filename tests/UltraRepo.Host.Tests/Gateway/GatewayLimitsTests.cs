@@ -229,6 +229,30 @@ public abstract class GatewayLimitsTests(Provider provider, bool redis)
     }
 
     [Fact]
+    public async Task HardBudgetWithoutAlertThresholds_StopsAtTheCapWithoutNotifying()
+    {
+        await using var bed = await StartAsync(Usage(pricePer1k: "10"), s => s["Gateway:OutputReservationTokens"] = "50");
+        var set = await bed.Consumer.Api.PutAsJsonAsync("/api/consumer/budgets", new
+        {
+            budgets = new[] { new { tokens = 300L, alertThresholds = Array.Empty<int>(), mode = "hard", server = Server } },
+        });
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        Assert.Empty((JsonArray)(await set.ReadJsonAsync())[0]!["alertThresholds"]!);
+
+        HttpResponseMessage response;
+        var calls = 0;
+        do
+        {
+            response = await CallAsync(bed, ++calls, "a hard cap with no alerts");
+        }
+        while (response.StatusCode == HttpStatusCode.OK && calls < 200);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal("budget", (string?)(await response.ReadJsonAsync())["error"]!["data"]!["reason"]);
+        Assert.Empty((await bed.Consumer.Api.GetFromJsonAsync<JsonArray>("/api/notifications"))!);
+    }
+
+    [Fact]
     public async Task Budgets_InvalidDocument_Returns400NamingTheField()
     {
         await using var bed = await StartAsync(Usage());
